@@ -1,0 +1,47 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Warnings are errors in CI (`swift build -Xswiftc -warnings-as-errors`), not here, so that a
+// dependency's new warning cannot break a user's install.
+let package = Package(
+    name: "rsagent",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "rsagent", targets: ["rsagent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // libnl-3 / libnl-route-3 as a Swift module. Only `Netlink` imports it.
+        .systemLibrary(
+            name: "CNetlink",
+            pkgConfig: "libnl-route-3.0",
+            providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "pkg-config"])]
+        ),
+        // Typed Swift over libnl: links, addresses (with IFA_PROTO), route-get.
+        .target(name: "Netlink", dependencies: ["CNetlink"]),
+        // The core: profile, planner, executor, state. Kernel access goes through `Netlink`
+        // and the small protocols in `System.swift`, so the pure parts test without root.
+        .target(
+            name: "RSAgent",
+            dependencies: [
+                "Netlink",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "rsagent",
+            dependencies: [
+                "RSAgent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "RSAgentTests", dependencies: ["RSAgent", "Netlink"]),
+        .testTarget(name: "NamespaceTests", dependencies: ["RSAgent"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,66 @@
+// libnl-3 / libnl-route-3 for Swift, plus the few helpers Swift cannot express because the C
+// side uses macros (NLMSG_HDRLEN, nla_for_each_*) or pointer arithmetic on kernel structs.
+#ifndef RSAGENT_CNETLINK_SHIM_H
+#define RSAGENT_CNETLINK_SHIM_H
+
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+#include <netlink/msg.h>
+#include <netlink/attr.h>
+#include <netlink/cache.h>
+#include <netlink/errno.h>
+#include <netlink/route/link.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/route.h>
+#include <netlink/route/nexthop.h>
+#include <netlink/route/rtnl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_addr.h>
+#include <linux/if_link.h>
+#include <net/if.h>
+#include <sys/socket.h>
+#include <string.h>
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+/// Sizes Swift cannot get from the macros.
+static inline int rs_ifa_max(void) { return IFA_MAX; }
+static inline int rs_ifla_max(void) { return IFLA_MAX; }
+static inline size_t rs_ifaddrmsg_size(void) { return sizeof(struct ifaddrmsg); }
+
+/// Ask the kernel for extended-ack error text (the "ipv4: Address already assigned" strings).
+/// libnl 3.7 has no setter for it.
+static inline int rs_enable_ext_ack(struct nl_sock *sk) {
+    int one = 1;
+    int fd = nl_socket_get_fd(sk);
+    (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+    return setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+}
+
+/// The NLMSGERR_ATTR_MSG string of an error message, or NULL. `e` points into the received
+/// buffer (libnl passes nlmsg_data of the NLMSG_ERROR header), so the header sits just before it.
+static inline const char *rs_extack_message(const struct nlmsgerr *e) {
+    const struct nlmsghdr *h = (const struct nlmsghdr *)((const char *)e - NLMSG_HDRLEN);
+    if (!(h->nlmsg_flags & NLM_F_ACK_TLVS))
+        return NULL;
+    size_t off = sizeof(*e);
+    if (!(h->nlmsg_flags & NLM_F_CAPPED))
+        off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+    if (h->nlmsg_len < NLMSG_HDRLEN + off)
+        return NULL;
+    const struct nlattr *a = (const struct nlattr *)((const char *)e + NLMSG_ALIGN(off));
+    int rem = (int)h->nlmsg_len - (int)NLMSG_HDRLEN - (int)NLMSG_ALIGN(off);
+    for (; nla_ok(a, rem); a = nla_next(a, &rem)) {
+        if (nla_type(a) == NLMSGERR_ATTR_MSG && nla_len(a) > 0) {
+            const char *s = (const char *)nla_data(a);
+            if (s[nla_len(a) - 1] == '\0')
+                return s;
+        }
+    }
+    return NULL;
+}
+
+#endif

@@ -1,0 +1,97 @@
+internal import CNetlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A route lookup question: where would the kernel send a packet to `to` (from `from`,
+/// arriving on `iif`, or forced out of `oif`)?
+public struct RouteQuery: Sendable, Hashable {
+    public var to: IPAddress
+    public var from: IPAddress?
+    public var iif: InterfaceIndex?
+    public var oif: InterfaceIndex?
+    public init(to: IPAddress, from: IPAddress? = nil, iif: InterfaceIndex? = nil, oif: InterfaceIndex? = nil) {
+        self.to = to; self.from = from; self.iif = iif; self.oif = oif
+    }
+}
+
+/// The kernel's answer to a `RouteQuery`.
+public struct RouteLookup: Sendable, Hashable, Codable {
+    /// Route type.
+    public enum Kind: String, Sendable, Codable {
+        case unicast, local, broadcast, anycast, multicast, blackhole, unreachable, prohibit, throwRoute = "throw", nat, other
+    }
+    public var kind: Kind
+    /// Output interface (`oif`); for local routes, `lo`.
+    public var oif: InterfaceIndex?
+    public var gateway: IPAddress?
+    /// Preferred source (`src`).
+    public var preferredSource: IPAddress?
+    /// Routing table id; note the kernel reports 254 even for local routes.
+    public var table: UInt32
+}
+
+extension RouteSocket {
+    /// Asks the kernel where a packet would go.
+    /// Equivalent to: `ip route get TO [from FROM] [iif DEV] [oif DEV]`.
+    /// With `iif`, the kernel runs the input path, reverse-path filtering included: a strict
+    /// `rp_filter` rejection comes back as `EINVAL` with no extended ack.
+    public func routeGet(_ q: RouteQuery) throws -> RouteLookup {
+        var what = "ip route get \(q.to)"
+        if let f = q.from { what += " from \(f)" }
+        if let i = q.iif { what += " iif #\(i.rawValue)" }
+        if let o = q.oif { what += " oif #\(o.rawValue)" }
+        guard let msg = nlmsg_alloc_simple(Int32(RTM_GETROUTE), 0) else {
+            throw NetlinkError(operation: what, errno: ENOMEM)
+        }
+        var rt = rtmsg()
+        rt.rtm_family = UInt8(q.to.family)
+        rt.rtm_dst_len = UInt8(q.to.hostPrefixLength)
+        if let f = q.from { rt.rtm_src_len = UInt8(f.hostPrefixLength) }
+        _ = nlmsg_append(msg, &rt, MemoryLayout<rtmsg>.size, Int32(NLMSG_ALIGNTO))
+        var dst = q.to.bytes
+        _ = nla_put(msg, Int32(RTA_DST.rawValue), Int32(dst.count), &dst)
+        if let f = q.from {
+            var src = f.bytes
+            _ = nla_put(msg, Int32(RTA_SRC.rawValue), Int32(src.count), &src)
+        }
+        if let i = q.iif { _ = nla_put_u32(msg, Int32(RTA_IIF.rawValue), UInt32(i.rawValue)) }
+        if let o = q.oif { _ = nla_put_u32(msg, Int32(RTA_OIF.rawValue), UInt32(o.rawValue)) }
+
+        var answer: RouteLookup?
+        try transact(msg, operation: what) { hdr in
+            guard hdr.pointee.nlmsg_type == UInt16(RTM_NEWROUTE) else { return }
+            var route: OpaquePointer?
+            guard rtnl_route_parse(hdr, &route) >= 0, let route else { return }
+            defer { rtnl_route_put(route) }
+            var oif: InterfaceIndex?
+            var gw: IPAddress?
+            if rtnl_route_get_nnexthops(route) > 0, let nh = rtnl_route_nexthop_n(route, 0) {
+                let i = rtnl_route_nh_get_ifindex(nh)
+                if i > 0 { oif = InterfaceIndex(rawValue: i) }
+                gw = ipAddress(of: rtnl_route_nh_get_gateway(nh))
+            }
+            answer = RouteLookup(kind: Self.kind(rtnl_route_get_type(route)), oif: oif, gateway: gw,
+                                 preferredSource: ipAddress(of: rtnl_route_get_pref_src(route)),
+                                 table: rtnl_route_get_table(route))
+        }
+        guard let answer else { throw NetlinkError(operation: what, errno: ENODATA) }
+        return answer
+    }
+
+    static func kind(_ t: UInt8) -> RouteLookup.Kind {
+        switch Int(t) {
+        case RTN_UNICAST: return .unicast
+        case RTN_LOCAL: return .local
+        case RTN_BROADCAST: return .broadcast
+        case RTN_ANYCAST: return .anycast
+        case RTN_MULTICAST: return .multicast
+        case RTN_BLACKHOLE: return .blackhole
+        case RTN_UNREACHABLE: return .unreachable
+        case RTN_PROHIBIT: return .prohibit
+        case RTN_THROW: return .throwRoute
+        case RTN_NAT: return .nat
+        default: return .other
+        }
+    }
+}

@@ -1,0 +1,139 @@
+internal import CNetlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One rtnetlink socket (`NETLINK_ROUTE`), owned: freed in `deinit`.
+///
+/// Every request goes through `transact`, which sends one message and reads until the kernel's
+/// ACK, `NLMSG_DONE` or error, capturing the raw errno and the extended-ack text that libnl's
+/// own helpers would fold into an `NLE_*` code. One socket serves thousands of requests: the
+/// cost of adding 10,000 addresses is then the kernel's, as with `ip -batch`.
+public final class RouteSocket {
+    let sock: OpaquePointer
+
+    public init() throws {
+        guard let s = nl_socket_alloc() else {
+            throw NetlinkError(operation: "opening a netlink socket", errno: ENOMEM)
+        }
+        let rc = nl_connect(s, NETLINK_ROUTE)
+        if rc < 0 {
+            nl_socket_free(s)
+            throw NetlinkError(operation: "connecting a NETLINK_ROUTE socket", errno: 0, libnlCode: -rc)
+        }
+        _ = rs_enable_ext_ack(s)
+        // Big receive buffer: a dump of 10,000 addresses arrives in bursts.
+        _ = nl_socket_set_buffer_size(s, 4 << 20, 1 << 20)
+        sock = s
+    }
+
+    deinit { nl_socket_free(sock) }
+
+    /// Opens a socket, runs `body`, closes the socket.
+    public static func with<T>(_ body: (RouteSocket) throws -> T) throws -> T {
+        let s = try RouteSocket()
+        return try body(s)
+    }
+
+    /// Sends `msg` (consumed) and reads until ACK/DONE/error; `onMessage` sees each data message.
+    func transact(_ msg: OpaquePointer, operation: @autoclosure () -> String,
+                  onMessage: ((UnsafeMutablePointer<nlmsghdr>) -> Void)? = nil) throws {
+        defer { nlmsg_free(msg) }
+        let exchange = Exchange(onMessage: onMessage)
+        guard let cb = nl_cb_alloc(NL_CB_DEFAULT) else {
+            throw NetlinkError(operation: operation(), errno: ENOMEM)
+        }
+        defer { nl_cb_put(cb) }
+        let arg = Unmanaged.passUnretained(exchange).toOpaque()
+        nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, exchangeValid, arg)
+        nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, exchangeDone, arg)
+        nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, exchangeDone, arg)
+        nl_cb_err(cb, NL_CB_CUSTOM, exchangeError, arg)
+
+        let sent = nl_send_auto(sock, msg)
+        if sent < 0 {
+            throw NetlinkError(operation: operation(), errno: 0, libnlCode: -sent)
+        }
+        try withExtendedLifetime(exchange) {
+            while !exchange.done {
+                let rc = nl_recvmsgs(sock, cb)
+                if exchange.errno != 0 {
+                    throw NetlinkError(operation: operation(), errno: exchange.errno,
+                                       libnlCode: rc < 0 ? -rc : 0, extack: exchange.extack)
+                }
+                if rc < 0 {
+                    throw NetlinkError(operation: operation(), errno: 0, libnlCode: -rc)
+                }
+            }
+        }
+    }
+}
+
+/// Per-request state shared with the C callbacks through their `void *arg`.
+final class Exchange {
+    let onMessage: ((UnsafeMutablePointer<nlmsghdr>) -> Void)?
+    var done = false
+    var errno: Int32 = 0
+    var extack: String?
+    init(onMessage: ((UnsafeMutablePointer<nlmsghdr>) -> Void)?) { self.onMessage = onMessage }
+}
+
+private func exchange(_ arg: UnsafeMutableRawPointer?) -> Exchange {
+    Unmanaged<Exchange>.fromOpaque(arg!).takeUnretainedValue()
+}
+
+private let exchangeValid: nl_recvmsg_msg_cb_t = { msg, arg in
+    exchange(arg).onMessage?(nlmsg_hdr(msg))
+    return Int32(NL_OK.rawValue)
+}
+
+private let exchangeDone: nl_recvmsg_msg_cb_t = { _, arg in
+    exchange(arg).done = true
+    return Int32(NL_STOP.rawValue)
+}
+
+private let exchangeError: nl_recvmsg_err_cb_t = { _, err, arg in
+    let ex = exchange(arg)
+    ex.done = true
+    guard let err else { return Int32(NL_STOP.rawValue) }
+    ex.errno = -err.pointee.error
+    if let text = rs_extack_message(err) { ex.extack = String(cString: text) }
+    return Int32(NL_STOP.rawValue)
+}
+
+/// Reads the attributes of a message after its fixed header into a table indexed by type.
+func parseAttributes(_ hdr: UnsafeMutablePointer<nlmsghdr>, headerSize: Int, maxType: Int)
+    -> [UnsafeMutablePointer<nlattr>?]
+{
+    var table = [UnsafeMutablePointer<nlattr>?](repeating: nil, count: maxType + 1)
+    let rc = table.withUnsafeMutableBufferPointer { buf in
+        nlmsg_parse(hdr, Int32(headerSize), buf.baseAddress, Int32(maxType), nil)
+    }
+    return rc < 0 ? [] : table
+}
+
+func attributeBytes(_ a: UnsafeMutablePointer<nlattr>) -> [UInt8] {
+    let n = Int(nla_len(a))
+    guard n > 0, let p = nla_data(a) else { return [] }
+    return Array(UnsafeRawBufferPointer(start: p, count: n))
+}
+
+func attributeString(_ a: UnsafeMutablePointer<nlattr>) -> String {
+    var b = attributeBytes(a)
+    if let z = b.firstIndex(of: 0) { b.removeSubrange(z...) }
+    return String(decoding: b, as: UTF8.self)
+}
+
+/// A libnl `nl_addr` for `address/prefix`; caller releases with `nl_addr_put`.
+func makeNLAddr(_ address: IPAddress, prefix: Int) -> OpaquePointer? {
+    var b = address.bytes
+    let a = b.withUnsafeMutableBytes { nl_addr_build(address.family, $0.baseAddress, $0.count) }
+    if let a { nl_addr_set_prefixlen(a, Int32(prefix)) }
+    return a
+}
+
+func ipAddress(of nlAddr: OpaquePointer?) -> IPAddress? {
+    guard let nlAddr, let p = nl_addr_get_binary_addr(nlAddr) else { return nil }
+    let n = Int(nl_addr_get_len(nlAddr))
+    return IPAddress(bytes: Array(UnsafeRawBufferPointer(start: p, count: n)))
+}

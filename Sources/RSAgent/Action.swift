@@ -1,0 +1,108 @@
+import Netlink
+
+/// The alias (`IFLA_IFALIAS`) rsagent puts on devices it creates: a second, kernel-side mark
+/// beside the state file, visible in `ip link show`.
+public let ownerAlias = "rsagent: owned, do not edit"
+
+/// One change to the host. The planner produces these; the executor carries them out.
+public enum Action: Hashable, Sendable {
+    /// `ip link add NAME type dummy`
+    case createDevice(name: String, kind: String)
+    /// Mark an existing device as rsagent's (`--adopt`).
+    case adoptDevice(name: String)
+    /// `modprobe ipip`, which creates `tunl0`.
+    case loadTunnelModule
+    /// `ip link set NAME up`
+    case setLinkUp(name: String)
+    /// `sysctl -w KEY=TO`
+    case setSysctl(key: SysctlKey, from: Int?, to: Int)
+    /// `ip addr add VIP/32 dev DEVICE` with rsagent's mark.
+    case addAddress(IPAddress, device: String)
+    /// Put rsagent's mark on an address that is already there (`--adopt`).
+    case adoptAddress(IPAddress, prefix: Int, device: String)
+    /// `ip addr del ADDR/PREFIX dev DEVICE` — only ever planned for marked addresses.
+    case removeAddress(IPAddress, prefix: Int, device: String)
+    /// `ip link del NAME` — only ever planned for devices rsagent created.
+    case deleteDevice(name: String)
+    /// `sysctl -w KEY=ORIGINAL`, undoing rsagent's change.
+    case restoreSysctl(key: SysctlKey, from: Int?, to: Int)
+    /// `ip link set NAME down`, for a device that was down before rsagent set it up.
+    case setLinkDown(name: String)
+
+    /// Stable identifier for JSON.
+    public var kind: String {
+        switch self {
+        case .createDevice: "create_device"
+        case .adoptDevice: "adopt_device"
+        case .loadTunnelModule: "load_tunnel_module"
+        case .setLinkUp: "set_link_up"
+        case .setSysctl: "set_sysctl"
+        case .addAddress: "add_address"
+        case .adoptAddress: "adopt_address"
+        case .removeAddress: "remove_address"
+        case .deleteDevice: "delete_device"
+        case .restoreSysctl: "restore_sysctl"
+        case .setLinkDown: "set_link_down"
+        }
+    }
+
+    /// What is being done, as the start of a sentence: "adding 192.0.2.100/32 to lo".
+    public var doing: String {
+        switch self {
+        case let .createDevice(n, k): "creating \(k) device \(n)"
+        case let .adoptDevice(n): "adopting device \(n)"
+        case .loadTunnelModule: "loading the ipip module for tunl0"
+        case let .setLinkUp(n): "setting \(n) up"
+        case let .setSysctl(k, _, to): "setting \(k) to \(to)"
+        case let .addAddress(a, d): "adding \(a)/\(a.hostPrefixLength) to \(d)"
+        case let .adoptAddress(a, p, d): "adopting \(a)/\(p) on \(d)"
+        case let .removeAddress(a, p, d): "removing \(a)/\(p) from \(d)"
+        case let .deleteDevice(n): "deleting device \(n)"
+        case let .restoreSysctl(k, _, to): "restoring \(k) to \(to)"
+        case let .setLinkDown(n): "setting \(n) down"
+        }
+    }
+
+    /// One line for people, with its `ip`/`sysctl` equivalent.
+    public var summary: String {
+        switch self {
+        case let .createDevice(n, k): "create \(k) device \(n)            (ip link add \(n) type \(k))"
+        case let .adoptDevice(n): "adopt device \(n) as rsagent's"
+        case .loadTunnelModule: "load ipip to create tunl0         (modprobe ipip)"
+        case let .setLinkUp(n): "set \(n) up                        (ip link set \(n) up)"
+        case let .setSysctl(k, from, to): "\(k) \(from.map(String.init) ?? "?") -> \(to)"
+        case let .addAddress(a, d): "add \(a)/\(a.hostPrefixLength) to \(d)"
+        case let .adoptAddress(a, p, d): "adopt \(a)/\(p) on \(d) (mark it as rsagent's)"
+        case let .removeAddress(a, p, d): "remove \(a)/\(p) from \(d)"
+        case let .deleteDevice(n): "delete device \(n)                 (ip link del \(n))"
+        case let .restoreSysctl(k, from, to): "\(k) \(from.map(String.init) ?? "?") -> \(to) (restored)"
+        case let .setLinkDown(n): "set \(n) down (it was down before rsagent)"
+        }
+    }
+
+    /// The sign shown before the summary: + adds, - removes, ~ changes.
+    public var sign: String {
+        switch self {
+        case .createDevice, .addAddress, .loadTunnelModule: "+"
+        case .removeAddress, .deleteDevice: "-"
+        default: "~"
+        }
+    }
+}
+
+/// A reason the profile cannot be applied to this host as it is. Found before any change.
+public struct Conflict: Hashable, Sendable, Codable, CustomStringConvertible {
+    public var id: String
+    public var message: String
+    public var description: String { message }
+}
+
+/// The planner's answer.
+public struct Plan: Sendable {
+    public var actions: [Action] = []
+    public var conflicts: [Conflict] = []
+    public var warnings: [String] = []
+    /// The interfaces facing the director, after defaults were resolved.
+    public var interfaces: [String] = []
+    public var isEmpty: Bool { actions.isEmpty && conflicts.isEmpty }
+}

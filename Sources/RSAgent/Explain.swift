@@ -1,0 +1,68 @@
+import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Turns a failure into the one sentence an operator reads: what was being done, on what, the
+/// kernel's reason, and what to do.
+public enum Explain {
+    public static func sentence(_ action: Action, _ error: any Error) -> String {
+        "\(action.doing): \(cause(action, error)); \(fix(action, error))"
+    }
+
+    static func errnoOf(_ error: any Error) -> Int32 {
+        switch error {
+        case let e as NetlinkError: e.errno
+        case let e as SystemError: e.errno
+        default: 0
+        }
+    }
+
+    static func reasonOf(_ error: any Error) -> String {
+        switch error {
+        case let e as NetlinkError: e.reason
+        case let e as SystemError: e.reason
+        default: "\(error)"
+        }
+    }
+
+    static func cause(_ action: Action, _ error: any Error) -> String {
+        let e = errnoOf(error)
+        switch (action, e) {
+        case (.createDevice(_, "dummy"), EOPNOTSUPP):
+            return "kernel lacks dummy device support (modprobe dummy) — the kernel said \(reasonOf(error))"
+        case (.loadTunnelModule, _):
+            return "kernel lacks IP-in-IP tunnel support (modprobe ipip) — \(reasonOf(error))"
+        case (.addAddress, EEXIST):
+            return "address already assigned by another program (not owned by rsagent) — the kernel said \(reasonOf(error))"
+        default:
+            return "the kernel said \(reasonOf(error))"
+        }
+    }
+
+    static func fix(_ action: Action, _ error: any Error) -> String {
+        let e = errnoOf(error)
+        if e == EPERM || e == EACCES {
+            return "run rsagent as root (it needs CAP_NET_ADMIN)"
+        }
+        if e == EROFS {
+            return "/proc/sys is read-only here (a container?); set it from the host or give the container its own network namespace"
+        }
+        switch (action, e) {
+        case (.createDevice(_, "dummy"), EOPNOTSUPP):
+            return "load the module with `modprobe dummy` (package linux-modules-extra on some distributions), or use `device: lo`"
+        case (.loadTunnelModule, _):
+            return "load the module with `modprobe ipip`; LVS-Tun cannot work without it"
+        case (.addAddress, EEXIST):
+            return "remove it or drop it from the profile (or take it over with `rsagent apply --adopt`)"
+        case (.createDevice, EEXIST):
+            return "a device of that name appeared meanwhile; pick another `device_name` or remove it"
+        case (_, ENODEV):
+            return "the device disappeared while rsagent worked; run the command again"
+        case (.removeAddress, EADDRNOTAVAIL):
+            return "it was already gone; nothing to do"
+        default:
+            return "check `dmesg` for the kernel's view and run the command again"
+        }
+    }
+}

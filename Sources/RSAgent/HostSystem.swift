@@ -1,0 +1,30 @@
+import Netlink
+
+/// Everything the executor and status need from the machine. `KernelHost` is the real one;
+/// tests use an in-memory fake so the executor's rollback is checked without root.
+public protocol HostSystem: AnyObject {
+    /// Links, addresses, the default route's interface, and the managed sysctls of `all` and
+    /// every link.
+    func observe() throws -> HostState
+    func createDevice(name: String, kind: String) throws
+    func deleteDevice(name: String) throws
+    func setLink(name: String, up: Bool) throws
+    func setAlias(name: String, alias: String) throws
+    func loadTunnelModule() throws
+    /// Adds with rsagent's mark; `replace` re-marks an existing address in place (no gap).
+    func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws
+    func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws
+    func readSysctl(_ key: SysctlKey) throws -> Int?
+    func writeSysctl(_ key: SysctlKey, _ value: Int) throws
+}
+
+/// A failure outside netlink (sysctl files, modprobe, state file), with the system's words.
+public struct SystemError: Error, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var errno: Int32
+    public var reason: String
+    public var description: String { "\(operation): \(reason)" }
+    public init(operation: String, errno: Int32 = 0, reason: String) {
+        self.operation = operation; self.errno = errno; self.reason = reason
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real host: rtnetlink through libnl for links and addresses, `/proc/sys` for sysctls.
+/// Holds one netlink socket for its lifetime, so thousands of requests cost one socket.
+public final class KernelHost: HostSystem {
+    let socket: RouteSocket
+    private var indexByName: [String: InterfaceIndex] = [:]
+
+    public init() throws { socket = try RouteSocket() }
+
+    public func observe() throws -> HostState {
+        let links = try socket.links()
+        indexByName = Dictionary(links.map { ($0.name, $0.index) }, uniquingKeysWith: { a, _ in a })
+        let addresses = try socket.addresses()
+        var sysctls: [SysctlKey: Int] = [:]
+        for iface in [SysctlKey.allInterfaces] + links.map(\.name) {
+            for name in SysctlName.allCases {
+                let k = SysctlKey(iface, name)
+                if let v = try? readSysctl(k) { sysctls[k] = v }
+            }
+        }
+        return HostState(links: links, addresses: addresses, sysctls: sysctls,
+                         defaultRouteInterface: defaultRouteInterface(links))
+    }
+
+    /// The interface a packet to a far-away documentation address would leave by: the default
+    /// route's (IPv4 first, then IPv6). Equivalent to: `ip route get 198.51.100.1`.
+    func defaultRouteInterface(_ links: [Link]) -> String? {
+        for probe in ["198.51.100.1", "2001:db8::1"] {
+            if let r = try? socket.routeGet(RouteQuery(to: IPAddress(probe)!)), r.kind == .unicast,
+               let oif = r.oif, let l = links.first(where: { $0.index == oif }) {
+                return l.name
+            }
+        }
+        return nil
+    }
+
+    func index(_ name: String) throws -> InterfaceIndex {
+        if let i = indexByName[name] { return i }
+        for l in try socket.links() { indexByName[l.name] = l.index }
+        guard let i = indexByName[name] else {
+            throw NetlinkError(operation: "looking up device \(name)", errno: ENODEV)
+        }
+        return i
+    }
+
+    public func createDevice(name: String, kind: String) throws {
+        try socket.createLink(name: name, kind: kind)
+        indexByName[name] = nil
+    }
+
+    public func deleteDevice(name: String) throws {
+        try socket.deleteLink(try index(name), name: name)
+        indexByName[name] = nil
+    }
+
+    public func setLink(name: String, up: Bool) throws {
+        try socket.setLink(try index(name), name: name, up: up)
+    }
+
+    public func setAlias(name: String, alias: String) throws {
+        try socket.setLink(try index(name), name: name, alias: alias)
+    }
+
+    /// `modprobe ipip`: loading the module creates `tunl0` in every network namespace. The
+    /// kernel offers no netlink request for loading a module, so this one program is spawned.
+    public func loadTunnelModule() throws {
+        guard let modprobe = ["/usr/sbin/modprobe", "/sbin/modprobe"].first(where: FileManager.default.isExecutableFile) else {
+            throw SystemError(operation: "modprobe ipip", errno: ENOENT, reason: "tunl0 does not exist and modprobe is not installed (Debian package kmod)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: modprobe)
+        p.arguments = ["ipip"]
+        p.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        p.standardError = err
+        do { try p.run() } catch {
+            throw SystemError(operation: "modprobe ipip", errno: ENOENT, reason: "modprobe could not be run (\(error.localizedDescription))")
+        }
+        p.waitUntilExit()
+        indexByName["tunl0"] = nil
+        if (try? index("tunl0")) == nil {
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            throw SystemError(operation: "modprobe ipip", errno: EOPNOTSUPP,
+                              reason: text.isEmpty ? "tunl0 did not appear" : text)
+        }
+    }
+
+    public func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {
+        let r = AddressRequest(index: try index(device), device: device, address: ip, prefixLength: prefix,
+                               label: Self.label(for: device))
+        if replace { try socket.replaceAddress(r) } else { try socket.addAddress(r) }
+    }
+
+    public func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws {
+        try socket.deleteAddress(AddressRequest(index: try index(device), device: device, address: ip,
+                                                prefixLength: prefix))
+    }
+
+    /// `lo:rs`, so `ip addr` and `ifconfig` users see which addresses are rsagent's. IPv4 only;
+    /// skipped when it would pass the kernel's 15-byte limit.
+    static func label(for device: String) -> String? {
+        let l = "\(device):rs"
+        return l.utf8.count <= 15 ? l : nil
+    }
+
+    public func readSysctl(_ key: SysctlKey) throws -> Int? {
+        let fd = open(key.procPath, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw SystemError(operation: "reading \(key)", errno: errno, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 32)
+        let n = read(fd, &buf, buf.count)
+        guard n > 0 else { return nil }
+        return Int(String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    public func writeSysctl(_ key: SysctlKey, _ value: Int) throws {
+        guard key.name.validValues.contains(value) else {
+            throw SystemError(operation: "setting \(key) to \(value)", errno: EINVAL,
+                              reason: "\(value) is outside the values the kernel gives meaning to (\(key.name.validValues.sorted().map(String.init).joined(separator: ", ")))")
+        }
+        let fd = open(key.procPath, O_WRONLY | O_CLOEXEC)
+        if fd < 0 {
+            let e = errno
+            throw SystemError(operation: "setting \(key) to \(value)", errno: e, reason: String(cString: strerror(e)))
+        }
+        defer { close(fd) }
+        let text = Array("\(value)\n".utf8)
+        if write(fd, text, text.count) != text.count {
+            let e = errno
+            throw SystemError(operation: "setting \(key) to \(value)", errno: e, reason: String(cString: strerror(e)))
+        }
+    }
+}

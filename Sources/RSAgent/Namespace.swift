@@ -1,0 +1,57 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `--netns NAME`: move this process into `/run/netns/NAME`, as `ip -n NAME` does.
+///
+/// `setns` moves only the calling thread. When this is the only thread (the CLI commands call
+/// this first thing) that is the whole process. Otherwise the process re-executes itself from
+/// the moved thread, so that every thread of the new image starts inside the namespace.
+public enum NetworkNamespace {
+    static let enteredVariable = "RSAGENT_NETNS_ENTERED"
+
+    public static func enter(_ name: String) throws {
+        if ProcessInfo.processInfo.environment[enteredVariable] == name { return }
+        guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
+            throw SystemError(operation: "entering network namespace \(name)", errno: EINVAL,
+                              reason: "a namespace name cannot contain '/'; give the name `ip netns list` shows")
+        }
+        let path = "/run/netns/\(name)"
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let e = errno
+            throw SystemError(operation: "entering network namespace \(name)", errno: e,
+                              reason: "\(path): \(String(cString: strerror(e))); create it with `ip netns add \(name)` or check `ip netns list`")
+        }
+        defer { close(fd) }
+        guard c_setns(fd, cloneNewNet) == 0 else {
+            let e = errno
+            throw SystemError(operation: "entering network namespace \(name)", errno: e,
+                              reason: "setns: \(String(cString: strerror(e))); run as root")
+        }
+        if threadCount() > 1 { try reexec(marking: name) }
+    }
+
+    static func threadCount() -> Int {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 1 }
+        for line in s.split(separator: "\n") where line.hasPrefix("Threads:") {
+            return Int(line.dropFirst(8).trimmingCharacters(in: .whitespaces)) ?? 1
+        }
+        return 1
+    }
+
+    static func reexec(marking name: String) throws -> Never {
+        setenv(enteredVariable, name, 1)
+        let args = CommandLine.arguments
+        var cargs = args.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", &cargs)
+        let e = errno
+        throw SystemError(operation: "re-executing inside network namespace \(name)", errno: e,
+                          reason: String(cString: strerror(e)))
+    }
+}
+
+// glibc declares setns(2) only under _GNU_SOURCE, which Swift's Glibc module does not define.
+@_silgen_name("setns") private func c_setns(_ fd: Int32, _ nstype: Int32) -> Int32
+private let cloneNewNet: Int32 = 0x4000_0000 // CLONE_NEWNET

@@ -1,0 +1,105 @@
+import Foundation
+import Netlink
+
+/// One action in a JSON report.
+public struct ActionReport: Codable, Sendable {
+    public var kind: String
+    public var summary: String
+    /// planned | done | failed | rolled_back | not_run
+    public var status: String
+    public var error: String?
+}
+
+/// `rsagent apply --json` (schema `rsagent.apply/1`, see README).
+public struct ApplyResult: Codable, Sendable {
+    public var schema = "rsagent.apply/1"
+    public var profile: String
+    public var dryRun: Bool
+    /// unchanged | planned | converged | conflict | rolled_back | partial
+    public var result: String
+    public var interfaces: [String]
+    public var actions: [ActionReport]
+    public var conflicts: [Conflict]
+    public var errors: [String]
+    public var warnings: [String]
+
+    /// DESIGN.md: 0 converged, 1 runtime failure, 2 invalid profile or conflict (nothing touched).
+    public var exitCode: Int32 {
+        switch result {
+        case "unchanged", "planned", "converged": 0
+        case "conflict": 2
+        default: 1
+        }
+    }
+}
+
+/// `rsagent down --json` (schema `rsagent.down/1`).
+public struct DownResult: Codable, Sendable {
+    public var schema = "rsagent.down/1"
+    /// unchanged | removed | partial
+    public var result: String
+    public var actions: [ActionReport]
+    public var errors: [String]
+    public var warnings: [String]
+    public var exitCode: Int32 { result == "partial" ? 1 : 0 }
+}
+
+/// The operations behind the CLI, kept out of the executable so the daemon reuses them.
+public enum Operations {
+    public static func apply(profile: Profile, path: String, host: any HostSystem, dryRun: Bool,
+                             adopt: Bool) throws -> ApplyResult {
+        let store = StateStore(directory: profile.stateDir)
+        let state = try store.load()
+        let observed = try host.observe()
+        let plan = Planner.plan(profile, host: observed, state: state, options: .init(adopt: adopt))
+        var r = ApplyResult(profile: path, dryRun: dryRun, result: "", interfaces: plan.interfaces,
+                            actions: [], conflicts: plan.conflicts, errors: [], warnings: plan.warnings)
+        if !plan.conflicts.isEmpty {
+            r.result = "conflict"
+            r.actions = plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "not_run") }
+            return r
+        }
+        if plan.actions.isEmpty { r.result = "unchanged"; return r }
+        if dryRun {
+            r.result = "planned"
+            r.actions = plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "planned") }
+            return r
+        }
+        let executor = Executor(host: host, store: store, state: state)
+        let report = executor.apply(plan.actions)
+        // A rolled-back first apply leaves nothing to remember: leave no empty state behind.
+        if report.outcome != .converged && executor.state.isEmpty && state.isEmpty { store.clear() }
+        r.actions = actionReports(plan.actions, report)
+        r.errors = report.failures.map { Explain.sentence($0.action, $0.error) }
+            + report.rollbackFailures.map { "rolling back: " + Explain.sentence($0.action, $0.error) }
+        r.result = switch report.outcome {
+        case .converged: "converged"
+        case .rolledBack: "rolled_back"
+        case .partial: "partial"
+        }
+        return r
+    }
+
+    public static func down(stateDir: String, host: any HostSystem) throws -> DownResult {
+        let store = StateStore(directory: stateDir)
+        let state = try store.load()
+        let plan = Planner.planDown(host: try host.observe(), state: state)
+        let report = Executor(host: host, store: store, state: state).down(plan)
+        return DownResult(
+            result: !report.failures.isEmpty ? "partial" : plan.actions.isEmpty ? "unchanged" : "removed",
+            actions: actionReports(plan.actions, report),
+            errors: report.failures.map { Explain.sentence($0.action, $0.error) },
+            warnings: report.warnings)
+    }
+
+    static func actionReports(_ actions: [Action], _ report: ExecutionReport) -> [ActionReport] {
+        // Index by position: the same action value never appears twice in one plan.
+        let done = Set(report.done), rolled = Set(report.rolledBack)
+        let failed = Dictionary(report.failures.map { ($0.action, Explain.sentence($0.action, $0.error)) },
+                                uniquingKeysWith: { a, _ in a })
+        return actions.map { a in
+            let status = rolled.contains(a) ? "rolled_back" : done.contains(a) ? "done" : failed[a] != nil ? "failed" : "not_run"
+            return ActionReport(kind: a.kind, summary: a.summary, status: status, error: failed[a])
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Aligned text tables for people.
+public struct Table {
+    var headers: [String]
+    var rows: [[String]] = []
+    public init(_ headers: String...) { self.headers = headers }
+    public mutating func add(_ cells: String...) { rows.append(cells) }
+    public mutating func add(_ cells: [String]) { rows.append(cells) }
+
+    public func render(indent: String = "  ") -> String {
+        var widths = headers.map(\.count)
+        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+        var out = ""
+        out.reserveCapacity((rows.count + 1) * (widths.reduce(0, +) + 8))
+        func line(_ cells: [String]) {
+            out += indent
+            for (i, c) in cells.enumerated() {
+                out += c
+                if i < cells.count - 1 { out += String(repeating: " ", count: widths[i] - c.count + 2) }
+            }
+            while out.hasSuffix(" ") { out.removeLast() }
+            out += "\n"
+        }
+        line(headers)
+        for r in rows { line(r) }
+        return out
+    }
+}
+
+/// ANSI colour, only when stdout is a terminal and NO_COLOR is unset.
+public enum Style {
+    public static let enabled: Bool = isatty(1) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    public static func green(_ s: String) -> String { enabled ? "\u{1B}[32m\(s)\u{1B}[0m" : s }
+    public static func red(_ s: String) -> String { enabled ? "\u{1B}[31m\(s)\u{1B}[0m" : s }
+    public static func yellow(_ s: String) -> String { enabled ? "\u{1B}[33m\(s)\u{1B}[0m" : s }
+    public static func bold(_ s: String) -> String { enabled ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
+}
+
+/// One JSON document, keys sorted, for scripts.
+public func renderJSON<T: Encodable>(_ value: T) -> String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    enc.keyEncodingStrategy = .convertToSnakeCase
+    let data = (try? enc.encode(value)) ?? Data("{}".utf8)
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// Writes text to stdout in one call (10,000-line outputs stay fast).
+public func emit(_ text: String) {
+    var t = text
+    if !t.hasSuffix("\n") { t += "\n" }
+    FileHandle.standardOutput.write(Data(t.utf8))
+}
+
+public func emitError(_ text: String) {
+    var t = text
+    if !t.hasSuffix("\n") { t += "\n" }
+    FileHandle.standardError.write(Data(t.utf8))
+}

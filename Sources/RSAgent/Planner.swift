@@ -1,0 +1,199 @@
+import Netlink
+
+/// Pure: desired (profile) × observed (host, state file) → ordered actions, or conflicts.
+///
+/// Order matters on a live realserver: the VIP device first, then the ARP and rp_filter
+/// sysctls, and only then the VIPs — so there is never a moment where the host holds a VIP and
+/// would still answer ARP for it. Stale VIPs go last, after their replacements are in place.
+public enum Planner {
+    public struct Options: Sendable {
+        /// Take over VIPs and devices that exist without rsagent's mark.
+        public var adopt = false
+        public init(adopt: Bool = false) { self.adopt = adopt }
+    }
+
+    public static func plan(_ profile: Profile, host: HostState, state: AgentState,
+                            options: Options = .init()) -> Plan {
+        var plan = Plan()
+        plan.interfaces = facingInterfaces(profile, host: host, plan: &plan)
+        planDevice(profile, host: host, state: state, options: options, plan: &plan)
+        plan.actions += sysctlActions(profile, interfaces: plan.interfaces, host: host)
+        planAddresses(profile, host: host, options: options, plan: &plan)
+        planStaleDevices(profile, host: host, state: state, plan: &plan)
+        return plan
+    }
+
+    /// The interfaces the director's packets arrive on: the profile's, else the default route's.
+    static func facingInterfaces(_ profile: Profile, host: HostState, plan: inout Plan) -> [String] {
+        if let listed = profile.interfaces {
+            for name in listed where host.link(named: name) == nil {
+                let have = host.links.filter { !$0.isLoopback }.map(\.name).joined(separator: ", ")
+                plan.conflicts.append(Conflict(id: "interface.missing",
+                    message: "interface \(name) in `interfaces:` does not exist on this host (it has: \(have.isEmpty ? "none" : have)); fix the name in the profile"))
+            }
+            return listed
+        }
+        guard let def = host.defaultRouteInterface, def != "lo" else {
+            plan.conflicts.append(Conflict(id: "interface.unknown",
+                message: "cannot tell which interface faces the director: this host has no default route; list it in the profile as `interfaces: [eth0]`"))
+            return []
+        }
+        return [def]
+    }
+
+    static func planDevice(_ profile: Profile, host: HostState, state: AgentState, options: Options,
+                           plan: inout Plan) {
+        let name = profile.deviceName
+        switch profile.device {
+        case .lo, .tunl0:
+            if let l = host.link(named: name) {
+                if !l.isUp { plan.actions.append(.setLinkUp(name: name)) }
+            } else if profile.device == .tunl0 {
+                plan.actions += [.loadTunnelModule, .setLinkUp(name: name)]
+            } else {
+                plan.conflicts.append(Conflict(id: "device.missing", message: "this host has no loopback device `lo`; is this a network namespace without one?"))
+            }
+        case .dummy:
+            guard let l = host.link(named: name) else {
+                plan.actions += [.createDevice(name: name, kind: "dummy"), .setLinkUp(name: name)]
+                return
+            }
+            if l.kind != "dummy" {
+                plan.conflicts.append(Conflict(id: "device.foreign",
+                    message: "device \(name) exists and is \(l.kind.map { "a \($0) device" } ?? "a device of another kind"), not a dummy; pick another `device_name`"))
+                return
+            }
+            if !state.devices.contains(name) && l.alias != ownerAlias {
+                if options.adopt {
+                    plan.actions.append(.adoptDevice(name: name))
+                } else {
+                    plan.conflicts.append(Conflict(id: "device.foreign",
+                        message: "dummy device \(name) exists but was not created by rsagent; run `rsagent apply --adopt` to take it over, or pick another `device_name`"))
+                    return
+                }
+            }
+            if !l.isUp { plan.actions.append(.setLinkUp(name: name)) }
+        }
+    }
+
+    /// Sysctl writes. ARP values are a floor (`arp_ignore` 2 is as safe as 1; effective =
+    /// max(all, dev)); `rp_filter` is an exact target. Nothing is written that already holds.
+    static func sysctlActions(_ profile: Profile, interfaces: [String], host: HostState) -> [Action] {
+        var out: [Action] = []
+        func write(_ key: SysctlKey, _ value: Int) {
+            if !out.contains(where: { if case .setSysctl(key, _, _) = $0 { true } else { false } }) {
+                out.append(.setSysctl(key: key, from: host.sysctls[key], to: value))
+            }
+        }
+        for (name, floor) in [(SysctlName.arpIgnore, profile.arp.ignore), (.arpAnnounce, profile.arp.announce)] {
+            switch profile.arp.scope {
+            case .all:
+                let k = SysctlKey(SysctlKey.allInterfaces, name)
+                if (host.sysctls[k] ?? 0) < floor { write(k, floor) }
+            case .interfaces:
+                for i in interfaces {
+                    let k = SysctlKey(i, name)
+                    if host.effective(k) < floor { write(k, floor) }
+                }
+            }
+        }
+        if let target = profile.rpFilter.value {
+            let devices = (profile.mode == .tun ? [profile.deviceName] : []) + interfaces
+            let all = SysctlKey(SysctlKey.allInterfaces, .rpFilter)
+            for d in devices {
+                let k = SysctlKey(d, .rpFilter)
+                // Loose (2) is the maximum, so the device value alone decides. Off (0) also
+                // needs `all` at 0, or max(all, dev) keeps filtering.
+                if host.sysctls[k] != target && !(target == 2 && host.effective(k) == 2) { write(k, target) }
+                if target == 0 && (host.sysctls[all] ?? 0) != 0 { write(all, 0) }
+            }
+        }
+        return out
+    }
+
+    static func planAddresses(_ profile: Profile, host: HostState, options: Options, plan: inout Plan) {
+        let device = profile.deviceName
+        let deviceIndex = host.link(named: device)?.index
+        var byAddress: [IPAddress: [Address]] = [:]
+        for a in host.addresses { byAddress[a.address, default: []].append(a) }
+        var adds: [Action] = []
+        var removals: [Action] = []
+        var wanted = Set<IPAddress>()
+        for vip in profile.vips {
+            wanted.insert(vip.address)
+            let present = byAddress[vip.address] ?? []
+            if let here = present.first(where: { $0.index == deviceIndex }) {
+                if !here.isOwned {
+                    if options.adopt {
+                        adds.append(.adoptAddress(vip.address, prefix: here.prefixLength, device: device))
+                    } else {
+                        plan.conflicts.append(Conflict(id: "vip.foreign",
+                            message: "\(vip.address)/\(here.prefixLength) is already on \(device) but was not added by rsagent (no owner mark); run `rsagent apply --adopt` to take it over, or remove it (ip addr del \(vip.address)/\(here.prefixLength) dev \(device))"))
+                    }
+                }
+            } else {
+                adds.append(.addAddress(vip.address, device: device))
+            }
+            for other in present where other.index != deviceIndex {
+                let dev = host.name(of: other.index)
+                if other.isOwned {
+                    removals.append(.removeAddress(other.address, prefix: other.prefixLength, device: dev))
+                } else {
+                    plan.conflicts.append(Conflict(id: "vip.elsewhere",
+                        message: "VIP \(vip.address) is also on \(dev) (not added by rsagent): this host would answer ARP for it there and take the director's traffic; remove it (ip addr del \(other.address)/\(other.prefixLength) dev \(dev)) or drop it from the profile"))
+                }
+            }
+        }
+        for a in host.ownedAddresses.sorted(by: { $0.address < $1.address }) where !wanted.contains(a.address) {
+            removals.append(.removeAddress(a.address, prefix: a.prefixLength, device: host.name(of: a.index)))
+        }
+        plan.actions += adds + removals
+    }
+
+    /// Devices rsagent created for an earlier profile and no longer needs.
+    static func planStaleDevices(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
+        for name in state.devices where name != profile.deviceName || profile.device != .dummy {
+            if host.link(named: name) != nil { plan.actions.append(.deleteDevice(name: name)) }
+        }
+    }
+
+    /// `rsagent down`: remove every marked address, delete rsagent's devices, restore sysctls
+    /// that still hold rsagent's value, set down what rsagent set up. Needs no profile.
+    public static func planDown(host: HostState, state: AgentState) -> Plan {
+        var plan = Plan()
+        let deleted = Set(state.devices.filter { name in host.link(named: name)?.kind == "dummy" })
+        for a in host.ownedAddresses.sorted(by: { $0.address < $1.address }) {
+            let dev = host.name(of: a.index)
+            if !deleted.contains(dev) {
+                plan.actions.append(.removeAddress(a.address, prefix: a.prefixLength, device: dev))
+            }
+        }
+        for name in state.devices.sorted() where deleted.contains(name) {
+            plan.actions.append(.deleteDevice(name: name))
+        }
+        for (text, saved) in state.sysctls.sorted(by: { $0.key < $1.key }) {
+            guard let key = SysctlKey(parsing: text) else { continue }
+            let now = host.sysctls[key]
+            if now == saved.written {
+                plan.actions.append(.restoreSysctl(key: key, from: now, to: saved.original))
+            } else if now != saved.original && now != nil {
+                plan.warnings.append("\(key) was changed by someone else since rsagent set it to \(saved.written) (now \(now!), before rsagent \(saved.original)); left as it is")
+            }
+        }
+        for name in state.linksSetUp.sorted() where !deleted.contains(name) {
+            if let l = host.link(named: name), l.isUp { plan.actions.append(.setLinkDown(name: name)) }
+        }
+        return plan
+    }
+}
+
+extension SysctlKey {
+    /// Parses `net.ipv4.conf.DEV.NAME` (DEV may itself contain dots, as VLAN devices do).
+    public init?(parsing text: String) {
+        let prefix = "net.ipv4.conf."
+        guard text.hasPrefix(prefix), let dot = text.lastIndex(of: ".") else { return nil }
+        let dev = String(text[text.index(text.startIndex, offsetBy: prefix.count)..<dot])
+        guard !dev.isEmpty, let name = SysctlName(rawValue: String(text[text.index(after: dot)...])) else { return nil }
+        self.init(dev, name)
+    }
+}

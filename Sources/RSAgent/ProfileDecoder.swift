@@ -1,0 +1,419 @@
+import Foundation
+import Netlink
+import Yams
+
+/// One thing wrong with a profile, located in its file.
+public struct ProfileProblem: Error, Hashable, Sendable, Codable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var message: String
+    public var description: String { "\(file):\(line):\(column): \(message)" }
+}
+
+/// All the problems of one profile: rsagent reports every one, not just the first.
+public struct ProfileError: Error, Sendable, CustomStringConvertible {
+    public var problems: [ProfileProblem]
+    public var description: String { problems.map(\.description).joined(separator: "\n") }
+}
+
+/// Turns YAML text into a validated `Profile`, or lists every problem with line:column.
+///
+/// The YAML is composed into a node tree (not decoded with `Codable`) so that unknown keys,
+/// duplicate keys and wrong types are all reported with their position, and decoding goes on
+/// after the first problem.
+public struct ProfileDecoder {
+    public let file: String
+    private var problems: [ProfileProblem] = []
+
+    public init(file: String) { self.file = file }
+
+    /// Reads and decodes a profile file.
+    public static func load(path: String) throws -> Profile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let why = FileManager.default.fileExists(atPath: path) ? "it cannot be read (permissions?)" : "no such file"
+            throw ProfileError(problems: [ProfileProblem(file: path, line: 0, column: 0,
+                message: "reading the profile failed: \(why); pass an existing file with -c (examples in /etc/rsagent/profiles)")])
+        }
+        return try decode(String(decoding: data, as: UTF8.self), file: path)
+    }
+
+    public static func decode(_ text: String, file: String = "profile") throws -> Profile {
+        var d = ProfileDecoder(file: file)
+        return try d.run(text)
+    }
+
+    static let topKeys = ["mode", "device", "device_name", "interfaces", "vips", "arp", "rp_filter",
+                          "load", "test_service", "state_dir", "on_stop"]
+
+    mutating func run(_ text: String) throws -> Profile {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            throw ProfileError(problems: [yamlProblem(e)])
+        }
+        guard let root, case .mapping = root else {
+            problem(root, "the profile must be a YAML mapping with at least `mode:` and `vips:`")
+            throw ProfileError(problems: problems)
+        }
+        let top = fields(root, allowed: Self.topKeys, context: "the profile")
+
+        let mode: Mode = top["mode"].flatMap { choice($0, "mode") } ?? {
+            if top["mode"] == nil { problem(root, "`mode:` is missing; say `mode: dr` (direct routing) or `mode: tun` (IP-in-IP tunnel)") }
+            return .dr
+        }()
+        let device: DeviceKind = top["device"].flatMap { choice($0, "device") } ?? (mode == .tun ? .tunl0 : .lo)
+        if let n = top["device"] {
+            if mode == .tun && device != .tunl0 {
+                problem(n, "`device: \(device.rawValue)` does not work with `mode: tun`: the director's IP-in-IP packets are decapsulated on tunl0; use `device: tunl0` (the default for tun)")
+            } else if mode == .dr && device == .tunl0 {
+                problem(n, "`device: tunl0` is for `mode: tun`; with `mode: dr` use `lo` or `dummy`")
+            }
+        }
+        var deviceName = device == .dummy ? Profile.defaultDummyName : device.rawValue
+        if let n = top["device_name"], let s = string(n, "device_name") {
+            if device != .dummy {
+                problem(n, "`device_name:` applies only to `device: dummy` (rsagent names and owns that device); remove it")
+            } else if let why = Self.invalidInterfaceName(s) {
+                problem(n, "device_name `\(s)` \(why)")
+            } else if s == "lo" || s == "tunl0" {
+                problem(n, "device_name `\(s)` is a system device; pick a name of your own such as `lvs0`")
+            } else {
+                deviceName = s
+            }
+        }
+        var interfaces: [String]?
+        if let n = top["interfaces"] {
+            interfaces = []
+            var seen: [String: Node] = [:]
+            for item in list(n, "interfaces") {
+                guard let s = string(item, "interfaces entry") else { continue }
+                if let why = Self.invalidInterfaceName(s) { problem(item, "interface `\(s)` \(why)"); continue }
+                if s == "lo" { problem(item, "`lo` does not face the director; list the interface the director's packets arrive on (eth0…)"); continue }
+                if seen[s] != nil { problem(item, "interface `\(s)` is listed twice"); continue }
+                seen[s] = item
+                interfaces?.append(s)
+            }
+            if case .sequence(let seq) = n, seq.isEmpty {
+                problem(n, "`interfaces:` is empty; list the interfaces facing the director, or remove the key to use the default route's")
+            }
+        }
+
+        var vips: [VIP] = []
+        if let n = top["vips"] {
+            vips = decodeVIPs(n, mode: mode)
+        } else {
+            problem(root, "`vips:` is missing; list the virtual IPs the director balances, e.g. `vips: [192.0.2.100]`")
+        }
+
+        var arp = ARPSettings()
+        if let n = top["arp"] {
+            let f = fields(n, allowed: ["ignore", "announce", "scope"], context: "`arp:`")
+            if let v = f["ignore"], let i = int(v, "arp.ignore") {
+                if [1, 2, 3, 8].contains(i) { arp.ignore = i } else {
+                    problem(v, "arp.ignore \(i) is not allowed: use 1 (reply only for addresses on the receiving interface; the LVS setting), 2, 3 or 8 — 0 would let this host answer ARP for the VIPs")
+                }
+            }
+            if let v = f["announce"], let i = int(v, "arp.announce") {
+                if [1, 2].contains(i) { arp.announce = i } else {
+                    problem(v, "arp.announce \(i) is not allowed: use 2 (never announce a VIP as ARP source; the LVS setting) or 1")
+                }
+            }
+            if let v = f["scope"], let s: ARPScope = choice(v, "arp.scope") { arp.scope = s }
+        }
+
+        var rp: RPFilterPolicy = mode == .tun ? .loose : .leave
+        if let n = top["rp_filter"], let v: RPFilterPolicy = choice(n, "rp_filter") { rp = v }
+
+        var load: LoadSettings?
+        if let n = top["load"] { load = decodeLoad(n) }
+        var test: TestServiceSettings?
+        if let n = top["test_service"] { test = decodeTestService(n) }
+        checkPortClashes(load: load, test: test, node: top["test_service"] ?? top["load"] ?? root)
+
+        var stateDir = Profile.defaultStateDir
+        if let n = top["state_dir"], let s = string(n, "state_dir") {
+            if s.hasPrefix("/") && !s.contains("\0") { stateDir = s } else {
+                problem(n, "state_dir `\(s)` must be an absolute path such as /var/lib/rsagent")
+            }
+        }
+        let onStop: OnStop = top["on_stop"].flatMap { choice($0, "on_stop") } ?? .keep
+
+        if !problems.isEmpty { throw ProfileError(problems: problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) }) }
+        return Profile(mode: mode, device: device, deviceName: deviceName, interfaces: interfaces, vips: vips,
+                       arp: arp, rpFilter: rp, load: load, testService: test, stateDir: stateDir, onStop: onStop)
+    }
+
+    // MARK: sections
+
+    mutating func decodeVIPs(_ n: Node, mode: Mode) -> [VIP] {
+        var out: [VIP] = []
+        var seen: [IPAddress: Int] = [:]
+        let items = list(n, "vips")
+        if case .sequence = n, items.isEmpty {
+            problem(n, "`vips:` is empty; list at least one VIP (to remove every VIP, run `rsagent down`)")
+        }
+        for item in items {
+            var addrNode = item
+            var services: [ServicePort] = []
+            if case .mapping = item {
+                let f = fields(item, allowed: ["address", "services"], context: "a VIP")
+                guard let a = f["address"] else { problem(item, "this VIP has no `address:`"); continue }
+                addrNode = a
+                if let s = f["services"] { services = decodeServices(s) }
+            }
+            guard let text = string(addrNode, "VIP") else { continue }
+            guard let ip = parseVIP(text, node: addrNode) else { continue }
+            if let line = seen[ip] {
+                problem(addrNode, "VIP \(ip) is listed twice (first on line \(line))"); continue
+            }
+            if mode == .tun && !ip.isIPv4 {
+                problem(addrNode, "VIP \(ip) is IPv6, but LVS-Tun over tunl0 carries IPv4 only; use `mode: dr` for IPv6 VIPs")
+                continue
+            }
+            seen[ip] = addrNode.mark?.line ?? 0
+            out.append(VIP(address: ip, services: services))
+        }
+        return out
+    }
+
+    mutating func parseVIP(_ text: String, node: Node) -> IPAddress? {
+        var addrText = Substring(text)
+        var prefix: Int?
+        if let slash = text.firstIndex(of: "/") {
+            addrText = text[..<slash]
+            prefix = Int(text[text.index(after: slash)...])
+            if prefix == nil { problem(node, "VIP `\(text)` has a malformed prefix length"); return nil }
+        }
+        guard let ip = IPAddress(String(addrText)) else {
+            problem(node, "VIP `\(text)` is not an IPv4 or IPv6 address"); return nil
+        }
+        if let prefix, prefix != ip.hostPrefixLength {
+            problem(node, "VIP `\(text)` must be a single address (/\(ip.hostPrefixLength)): a wider prefix on a non-ARPing device would make this host claim the whole network; write `\(ip)`")
+            return nil
+        }
+        if let why = Self.unusableVIPReason(ip) { problem(node, "VIP \(ip) \(why)"); return nil }
+        return ip
+    }
+
+    /// Why an address cannot be a VIP, or nil.
+    static func unusableVIPReason(_ ip: IPAddress) -> String? {
+        let b = ip.bytes
+        if b.allSatisfy({ $0 == 0 }) { return "is the unspecified address" }
+        if ip.isIPv4 {
+            if b[0] == 127 { return "is a loopback address (127.0.0.0/8); clients cannot reach it" }
+            if b[0] >= 224 && b[0] <= 239 { return "is a multicast address" }
+            if b[0] >= 240 { return "is reserved or broadcast (240.0.0.0/4)" }
+            if b[0] == 169 && b[1] == 254 { return "is link-local (169.254.0.0/16); directors cannot route to it" }
+            if b[0] == 0 { return "is in 0.0.0.0/8, which is not routable" }
+        } else {
+            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return "is the loopback address ::1" }
+            if b[0] == 0xff { return "is a multicast address" }
+            if b[0] == 0xfe && b[1] & 0xc0 == 0x80 { return "is link-local (fe80::/10); directors cannot route to it" }
+            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff { return "is an IPv4-mapped IPv6 address; write the IPv4 address" }
+        }
+        return nil
+    }
+
+    mutating func decodeServices(_ n: Node) -> [ServicePort] {
+        var out: [ServicePort] = []
+        for item in list(n, "services") {
+            guard let s = string(item, "service") else { continue }
+            let parts = s.lowercased().split(separator: "/")
+            guard parts.count == 2, let proto = ServicePort.Proto(rawValue: String(parts[0])),
+                  let port = Int(parts[1]), (1...65535).contains(port) else {
+                problem(item, "service `\(s)` must be PROTO/PORT with PROTO tcp or udp and PORT 1–65535, e.g. tcp/80")
+                continue
+            }
+            let sp = ServicePort(proto: proto, port: port)
+            if out.contains(sp) { problem(item, "service \(sp) is listed twice for this VIP"); continue }
+            out.append(sp)
+        }
+        return out
+    }
+
+    mutating func decodeLoad(_ n: Node) -> LoadSettings {
+        var l = LoadSettings()
+        let f = fields(n, allowed: ["http", "agent_check", "allow", "weight"], context: "`load:`")
+        if let v = f["http"] { l.http = endpoint(v, "load.http") }
+        if let v = f["agent_check"] { l.agentCheck = endpoint(v, "load.agent_check") }
+        if let v = f["allow"] {
+            for item in list(v, "load.allow") {
+                guard let s = string(item, "load.allow entry") else { continue }
+                if let c = CIDR(s) { l.allow.append(c) } else {
+                    problem(item, "load.allow entry `\(s)` is not a network such as 192.0.2.0/24 or 2001:db8::/64")
+                }
+            }
+        }
+        if let v = f["weight"] {
+            let w = fields(v, allowed: ["max", "min"], context: "`load.weight:`")
+            if let m = w["max"], let i = int(m, "load.weight.max") {
+                if (1...100).contains(i) { l.weightMax = i } else { problem(m, "load.weight.max \(i) must be 1–100 (percent of capacity)") }
+            }
+            if let m = w["min"], let i = int(m, "load.weight.min") {
+                if (0...100).contains(i) { l.weightMin = i } else { problem(m, "load.weight.min \(i) must be 0–100") }
+            }
+            if l.weightMin > l.weightMax {
+                problem(v, "load.weight.min \(l.weightMin) is above load.weight.max \(l.weightMax)")
+            }
+        }
+        return l
+    }
+
+    mutating func decodeTestService(_ n: Node) -> TestServiceSettings {
+        var t = TestServiceSettings()
+        let f = fields(n, allowed: ["port", "http_port"], context: "`test_service:`")
+        if let v = f["port"], let p = port(v, "test_service.port") { t.port = p }
+        if let v = f["http_port"], let p = port(v, "test_service.http_port") { t.httpPort = p }
+        if let h = t.httpPort, h == t.port, let v = f["http_port"] {
+            problem(v, "test_service.http_port \(h) is the same as test_service.port; give HTTP its own port (31380)")
+        }
+        return t
+    }
+
+    mutating func checkPortClashes(load: LoadSettings?, test: TestServiceSettings?, node: Node) {
+        var used: [Int: String] = [:]
+        func claim(_ port: Int?, _ what: String) {
+            guard let port else { return }
+            if let other = used[port] { problem(node, "\(what) port \(port) is also used by \(other); every listener needs its own port") }
+            used[port] = what
+        }
+        claim(load?.http?.port, "load.http")
+        claim(load?.agentCheck?.port, "load.agent_check")
+        claim(test?.port, "test_service.port")
+        claim(test?.httpPort, "test_service.http_port")
+    }
+
+    /// Why `name` cannot be a Linux interface name, or nil (the kernel's `dev_valid_name`).
+    static func invalidInterfaceName(_ name: String) -> String? {
+        if name.isEmpty { return "is empty" }
+        if name.utf8.count > 15 { return "is longer than 15 bytes, the kernel's limit (IFNAMSIZ)" }
+        if name == "." || name == ".." { return "is not a valid interface name" }
+        if name.contains(where: { $0 == "/" || $0 == ":" || $0.isWhitespace }) {
+            return "contains '/', ':' or whitespace, which interface names cannot"
+        }
+        return nil
+    }
+
+    // MARK: node helpers
+
+    mutating func problem(_ node: Node?, _ message: String) {
+        let m = node?.mark
+        problems.append(ProfileProblem(file: file, line: m?.line ?? 1, column: m?.column ?? 1, message: message))
+    }
+
+    func yamlProblem(_ e: YamlError) -> ProfileProblem {
+        switch e {
+        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
+             let .composer(context, problem, mark, _):
+            let ctx = context.map { "\($0.text) " } ?? ""
+            return ProfileProblem(file: file, line: mark.line, column: mark.column,
+                                  message: "this is not valid YAML: \(ctx)\(problem)")
+        case let .duplicatedKeysInMapping(dups, context):
+            return ProfileProblem(file: file, line: context.mark.line, column: context.mark.column,
+                                  message: "key \(dups.map { "`\($0)`" }.joined(separator: ", ")) appears twice in one mapping")
+        default:
+            return ProfileProblem(file: file, line: 1, column: 1, message: "this is not valid YAML: \(e)")
+        }
+    }
+
+    /// The keys of a mapping, reporting unknown and duplicate keys.
+    mutating func fields(_ node: Node, allowed: [String], context: String) -> [String: Node] {
+        guard case .mapping(let mapping) = node else {
+            problem(node, "\(context) must be a mapping of `key: value` lines")
+            return [:]
+        }
+        var out: [String: Node] = [:]
+        for (k, v) in mapping {
+            guard let key = k.string else { problem(k, "keys in \(context) must be plain words"); continue }
+            if !allowed.contains(key) {
+                var msg = "unknown key `\(key)` in \(context)"
+                if let near = allowed.min(by: { editDistance($0, key) < editDistance($1, key) }), editDistance(near, key) <= 2 {
+                    msg += "; did you mean `\(near)`?"
+                } else {
+                    msg += "; known keys: \(allowed.joined(separator: ", "))"
+                }
+                problem(k, msg)
+                continue
+            }
+            if out[key] != nil { problem(k, "key `\(key)` appears twice in \(context)"); continue }
+            out[key] = v
+        }
+        return out
+    }
+
+    mutating func list(_ node: Node, _ what: String) -> [Node] {
+        switch node {
+        case .sequence(let s): return Array(s)
+        case .scalar where node.string != nil && node.tag.description != Tag.Name.null.rawValue:
+            problem(node, "`\(what)` must be a list (`[a, b]` or one `- item` per line)")
+            return []
+        default:
+            problem(node, "`\(what)` must be a list (`[a, b]` or one `- item` per line)")
+            return []
+        }
+    }
+
+    mutating func string(_ node: Node, _ what: String) -> String? {
+        guard case .scalar(let s) = node, node.tag.description != Tag.Name.null.rawValue, !s.string.isEmpty else {
+            problem(node, "\(what) must be a single value, not \(Self.shape(node))")
+            return nil
+        }
+        return s.string
+    }
+
+    mutating func int(_ node: Node, _ what: String) -> Int? {
+        guard case .scalar(let s) = node, let i = Int(s.string) else {
+            problem(node, "\(what) must be a whole number, not \(Self.shape(node))")
+            return nil
+        }
+        return i
+    }
+
+    mutating func port(_ node: Node, _ what: String) -> Int? {
+        guard let p = int(node, what) else { return nil }
+        guard (1...65535).contains(p) else { problem(node, "\(what) \(p) is not a port (1–65535)"); return nil }
+        return p
+    }
+
+    mutating func endpoint(_ node: Node, _ what: String) -> Endpoint? {
+        guard let s = string(node, what) else { return nil }
+        guard let e = Endpoint(s) else {
+            problem(node, "\(what) `\(s)` must be ADDRESS:PORT, e.g. 0.0.0.0:3334 or [::]:3334")
+            return nil
+        }
+        return e
+    }
+
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ what: String) -> T? where T.RawValue == String {
+        guard let s = string(node, what) else { return nil }
+        if let v = T(rawValue: s) { return v }
+        problem(node, "\(what) `\(s)` is not one of: \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        return nil
+    }
+
+    static func shape(_ node: Node) -> String {
+        switch node {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .scalar(let s): return s.string.isEmpty || node.tag.description == Tag.Name.null.rawValue ? "empty" : "`\(s.string)`"
+        case .alias: return "an alias"
+        }
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on misspelt keys.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty || b.isEmpty { return max(a.count, b.count) }
+    var prev = Array(0...b.count)
+    for i in 1...a.count {
+        var cur = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        prev = cur
+    }
+    return prev[b.count]
+}

@@ -1,0 +1,55 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `state_dir/state.json`: what rsagent must remember that the kernel cannot hold for it.
+/// Written atomically (temporary file, fsync, rename) so a `kill -9` leaves the old or the new
+/// file, never a torn one.
+public final class StateStore {
+    public let directory: String
+    public var path: String { directory + "/state.json" }
+
+    public init(directory: String) { self.directory = directory }
+
+    /// The saved state, or an empty one when there is none yet.
+    public func load() throws -> AgentState {
+        guard let data = FileManager.default.contents(atPath: path) else { return AgentState() }
+        do {
+            return try JSONDecoder().decode(AgentState.self, from: data)
+        } catch {
+            throw SystemError(operation: "reading \(path)", errno: EINVAL,
+                reason: "the file is not rsagent state (\(error)); move it aside if it is not needed")
+        }
+    }
+
+    public func save(_ state: AgentState) throws {
+        let op = "saving rsagent state to \(path)"
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            let e = errno
+            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
+        }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try enc.encode(state)
+        let tmp = path + ".tmp"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let e = errno
+            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
+        }
+        let ok = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) == $0.count } && fsync(fd) == 0
+        let e = errno
+        close(fd)
+        guard ok, rename(tmp, path) == 0 else {
+            unlink(tmp)
+            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
+        }
+    }
+
+    /// Removes the file once there is nothing left to remember.
+    public func clear() {
+        unlink(path)
+        rmdir(directory) // only succeeds when empty: other files (admin state) keep it
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import Netlink
+
+/// `rsagent status --json` (schema `rsagent.status/1`, see README).
+public struct StatusReport: Codable, Sendable {
+    public struct OwnedAddress: Codable, Sendable {
+        public var address: String
+        public var prefix: Int
+        public var device: String
+        public var label: String?
+        public var tentative: Bool
+    }
+    public struct OwnedDevice: Codable, Sendable {
+        public var name: String
+        public var kind: String?
+        public var exists: Bool
+        public var up: Bool
+    }
+    public struct Value: Codable, Sendable {
+        public var all: Int?
+        public var interface: Int?
+        public var effective: Int
+    }
+    public struct InterfaceSysctls: Codable, Sendable {
+        public var interface: String
+        public var arpIgnore: Value
+        public var arpAnnounce: Value
+        public var rpFilter: Value
+    }
+    public struct SavedSysctl: Codable, Sendable {
+        public var key: String
+        public var original: Int
+        public var written: Int
+        public var current: Int?
+    }
+    public struct ProfileView: Codable, Sendable {
+        public var path: String
+        public var mode: String
+        public var device: String
+        public var interfaces: [String]
+        public var converged: Bool
+        /// What `apply` would do now.
+        public var drift: [ActionReport]
+        public var conflicts: [Conflict]
+    }
+
+    public var schema = "rsagent.status/1"
+    public var version = RSAgentVersion.string
+    public var stateDir: String
+    /// ready | drain | maint (set through the daemon; `ready` when never set).
+    public var adminState: String
+    public var addresses: [OwnedAddress]
+    public var devices: [OwnedDevice]
+    public var sysctls: [InterfaceSysctls]
+    public var savedSysctls: [SavedSysctl]
+    public var profile: ProfileView?
+
+    /// 0, or 3 when the host has drifted from the profile.
+    public var exitCode: Int32 { profile.map { $0.converged ? 0 : 3 } ?? 0 }
+}
+
+extension Operations {
+    public static func status(profile: Profile?, path: String?, stateDir: String, host: any HostSystem) throws -> StatusReport {
+        let store = StateStore(directory: stateDir)
+        let state = try store.load()
+        let h = try host.observe()
+        let admin = (try? String(contentsOfFile: stateDir + "/admin-state", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        func value(_ iface: String, _ name: SysctlName) -> StatusReport.Value {
+            let k = SysctlKey(iface, name)
+            return .init(all: h.sysctls[k.allKey], interface: h.sysctls[k], effective: h.effective(k))
+        }
+        let shown = h.links.filter { !$0.isLoopback }.map(\.name)
+        var report = StatusReport(
+            stateDir: stateDir,
+            adminState: admin.flatMap { ["ready", "drain", "maint"].contains($0) ? $0 : nil } ?? "ready",
+            addresses: h.ownedAddresses.sorted { ($0.index, $0.address) < ($1.index, $1.address) }.map {
+                .init(address: $0.address.description, prefix: $0.prefixLength, device: h.name(of: $0.index),
+                      label: $0.label, tentative: $0.isTentative)
+            },
+            devices: state.devices.map { n in
+                let l = h.link(named: n)
+                return .init(name: n, kind: l?.kind, exists: l != nil, up: l?.isUp ?? false)
+            },
+            sysctls: ([SysctlKey.allInterfaces] + shown).map {
+                .init(interface: $0, arpIgnore: value($0, .arpIgnore), arpAnnounce: value($0, .arpAnnounce),
+                      rpFilter: value($0, .rpFilter))
+            },
+            savedSysctls: state.sysctls.sorted { $0.key < $1.key }.map { k, v in
+                .init(key: k, original: v.original, written: v.written,
+                      current: SysctlKey(parsing: k).flatMap { h.sysctls[$0] })
+            },
+            profile: nil)
+        if let profile, let path {
+            let plan = Planner.plan(profile, host: h, state: state)
+            report.profile = .init(path: path, mode: profile.mode.rawValue, device: profile.deviceName,
+                                   interfaces: plan.interfaces, converged: plan.isEmpty,
+                                   drift: plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "planned") },
+                                   conflicts: plan.conflicts)
+        }
+        return report
+    }
+}
+
+extension StatusReport {
+    /// The human view: owned things first, then the sysctls, then drift.
+    public func renderText() -> String {
+        var out = ""
+        if let p = profile {
+            out += Style.bold("rsagent status") + " — \(p.path): mode \(p.mode), VIPs on \(p.device), facing \(p.interfaces.isEmpty ? "?" : p.interfaces.joined(separator: ", "))\n"
+        } else {
+            out += Style.bold("rsagent status") + " — state in \(stateDir)\n"
+        }
+        out += "admin state: \(adminState)\n\n"
+        if addresses.isEmpty {
+            out += "VIPs owned by rsagent: none\n"
+        } else {
+            out += "VIPs owned by rsagent (\(addresses.count))\n"
+            var t = Table("ADDRESS", "DEVICE", "LABEL", "NOTE")
+            for a in addresses { t.add("\(a.address)/\(a.prefix)", a.device, a.label ?? "-", a.tentative ? "tentative (DAD)" : "") }
+            out += t.render()
+        }
+        if !devices.isEmpty {
+            out += "\nDevices created by rsagent\n"
+            var t = Table("DEVICE", "KIND", "STATE")
+            for d in devices { t.add(d.name, d.kind ?? "-", d.exists ? (d.up ? "up" : "down") : "missing") }
+            out += t.render()
+        }
+        out += "\nARP and reverse-path filter (effective = max(all, interface))\n"
+        var t = Table("INTERFACE", "ARP_IGNORE", "ARP_ANNOUNCE", "RP_FILTER")
+        func cell(_ v: Value, _ isAll: Bool) -> String {
+            isAll ? "\(v.effective)" : "\(v.effective)  (own \(v.interface.map(String.init) ?? "?"))"
+        }
+        for s in sysctls {
+            let isAll = s.interface == SysctlKey.allInterfaces
+            t.add(s.interface, cell(s.arpIgnore, isAll), cell(s.arpAnnounce, isAll), cell(s.rpFilter, isAll))
+        }
+        out += t.render()
+        if !savedSysctls.isEmpty {
+            out += "\nSysctls changed by rsagent (restored by `rsagent down`)\n"
+            var t = Table("KEY", "BEFORE", "RSAGENT", "NOW")
+            for s in savedSysctls { t.add(s.key, "\(s.original)", "\(s.written)", s.current.map(String.init) ?? "?") }
+            out += t.render()
+        }
+        if let p = profile {
+            out += "\n"
+            if p.converged {
+                out += Style.green("converged") + ": the host matches the profile\n"
+            } else {
+                out += Style.yellow("drift") + ": `rsagent apply` would do \(p.drift.count) action(s)\n"
+                for d in p.drift { out += "  \(d.summary)\n" }
+                for c in p.conflicts { out += "  " + Style.red("conflict: ") + c.message + "\n" }
+            }
+        }
+        return out
+    }
+}

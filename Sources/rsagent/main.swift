@@ -1,0 +1,29 @@
+import ArgumentParser
+import Foundation
+import RSAgent
+
+/// rsagent: make and keep a Linux host a correct LVS-DR / LVS-Tun realserver.
+struct RSAgentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rsagent",
+        abstract: "Make a Linux host a correct LVS-DR / LVS-Tun realserver, from one YAML profile.",
+        discussion: """
+        Exit status: 0 success, 1 runtime failure, 2 invalid profile or arguments (nothing \
+        touched), 3 drift found (status).
+        """,
+        version: RSAgentVersionString.value,
+        subcommands: [Apply.self, Down.self, Status.self]
+    )
+}
+
+// DESIGN.md fixes exit 2 for bad arguments; swift-argument-parser's default is 64 (EX_USAGE).
+do {
+    var command = try RSAgentCommand.parseAsRoot()
+    try command.run()
+} catch {
+    if RSAgentCommand.exitCode(for: error) == .validationFailure {
+        emitError(RSAgentCommand.fullMessage(for: error))
+        exit(2)
+    }
+    RSAgentCommand.exit(withError: error)
+}
