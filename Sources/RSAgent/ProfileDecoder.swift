@@ -51,7 +51,7 @@ public struct ProfileDecoder {
         do {
             root = try Yams.compose(yaml: text)
         } catch let e as YamlError {
-            throw ProfileError(problems: [yamlProblem(e)])
+            throw ProfileError(problems: [yamlProblem(e, text: text)])
         }
         guard let root, case .mapping = root else {
             problem(root, "the profile must be a YAML mapping with at least `mode:` and `vips:`")
@@ -303,7 +303,7 @@ public struct ProfileDecoder {
         problems.append(ProfileProblem(file: file, line: m?.line ?? 1, column: m?.column ?? 1, message: message))
     }
 
-    func yamlProblem(_ e: YamlError) -> ProfileProblem {
+    func yamlProblem(_ e: YamlError, text: String) -> ProfileProblem {
         switch e {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
              let .composer(context, problem, mark, _):
@@ -311,8 +311,19 @@ public struct ProfileDecoder {
             return ProfileProblem(file: file, line: mark.line, column: mark.column,
                                   message: "this is not valid YAML: \(ctx)\(problem)")
         case let .duplicatedKeysInMapping(dups, context):
-            return ProfileProblem(file: file, line: context.mark.line, column: context.mark.column,
-                                  message: "key \(dups.map { "`\($0)`" }.joined(separator: ", ")) appears twice in one mapping")
+            // Yams points at the mapping; point at the repeated key's second line instead.
+            var line = context.mark.line, column = context.mark.column
+            if let key = dups.first {
+                let hits = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().filter {
+                    $0.element.drop { $0 == " " || $0 == "-" }.hasPrefix("\(key):")
+                }
+                if hits.count > 1 {
+                    line = hits[1].offset + 1
+                    column = hits[1].element.prefix { $0 == " " || $0 == "-" }.count + 1
+                }
+            }
+            return ProfileProblem(file: file, line: line, column: column,
+                                  message: "key \(dups.map { "`\($0)`" }.joined(separator: ", ")) appears twice in one mapping; keep one")
         default:
             return ProfileProblem(file: file, line: 1, column: 1, message: "this is not valid YAML: \(e)")
         }

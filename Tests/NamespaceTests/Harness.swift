@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Root, `ip` and the built binary: what namespace tests need. Elsewhere they are skipped.
+enum Env {
+    static let isRoot = getuid() == 0
+    static let packageRoot: URL = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
+    }()
+    /// The binary under test: $RSAGENT_BIN, else the debug build next to the sources.
+    static let binary = ProcessInfo.processInfo.environment["RSAGENT_BIN"]
+        ?? packageRoot.appendingPathComponent(".build/debug/rsagent").path
+    static let ipPath = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let canRun = isRoot && ipPath != nil && FileManager.default.isExecutableFile(atPath: binary)
+    static let skipReason: Comment = "needs root, iproute2 and a built rsagent (swift build); runs in fresh network namespaces"
+}
+
+struct Output {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
+    }
+}
+
+@discardableResult
+func execute(_ path: String, _ args: [String], timeout: TimeInterval = 120) throws -> Output {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: path)
+    p.arguments = args
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    p.environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { _, n in n }
+    try p.run()
+    // Read before waiting: a full pipe would block the child.
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    let e = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                  stderr: String(decoding: e, as: UTF8.self))
+}
+
+/// A fresh, named network namespace shaped like a realserver: `lo` up, `veth0` with the RIP
+/// 10.99.0.2/24 and a default route via 10.99.0.1 (its peer `veth1` lives in the same
+/// namespace). Deleted when the test ends. Nothing here touches the host's own namespace.
+final class Namespace {
+    let name: String
+    let stateDir: String
+    private static let counter = Counter()
+
+    init(loUp: Bool = true) throws {
+        name = "rsat-\(getpid())-\(Self.counter.next())"
+        stateDir = NSTemporaryDirectory() + "rsagent-\(name)"
+        try ip("netns", "add", name)
+        if loUp { try sh("link set lo up") }
+        try sh("link add veth0 type veth peer name veth1")
+        try sh("addr add 10.99.0.2/24 dev veth0")
+        try sh("link set veth0 up")
+        try sh("link set veth1 up")
+        try sh("route add default via 10.99.0.1 dev veth0")
+    }
+
+    deinit {
+        _ = try? execute(Env.ipPath!, ["netns", "del", name])
+        try? FileManager.default.removeItem(atPath: stateDir)
+    }
+
+    /// `ip -n NAME ARGS`, failing the test on a non-zero exit.
+    @discardableResult
+    func sh(_ args: String) throws -> String {
+        let r = try execute(Env.ipPath!, ["-n", name] + args.split(separator: " ").map(String.init))
+        if r.status != 0 { throw HarnessError("ip -n \(name) \(args): \(r.stderr)") }
+        return r.stdout
+    }
+
+    @discardableResult
+    func ip(_ args: String...) throws -> String {
+        let r = try execute(Env.ipPath!, args)
+        if r.status != 0 { throw HarnessError("ip \(args.joined(separator: " ")): \(r.stderr)") }
+        return r.stdout
+    }
+
+    /// Runs the binary under test inside this namespace.
+    func rsagent(_ args: String...) throws -> Output {
+        try rsagent(args)
+    }
+    func rsagent(_ args: [String]) throws -> Output {
+        try execute(Env.binary, [args[0], "--netns", name] + args.dropFirst())
+    }
+
+    /// Writes a profile whose state_dir is this test's own.
+    func profile(_ yaml: String) throws -> String {
+        let path = stateDir + ".yaml"
+        try (yaml + "\nstate_dir: \(stateDir)\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A shipped profile with state_dir pointed at this test's own directory.
+    func shippedProfile(_ name: String) throws -> String {
+        let text = try String(contentsOf: Env.packageRoot.appendingPathComponent("profiles/\(name).yaml"), encoding: .utf8)
+        return try profile(text.replacingOccurrences(of: "state_dir: /var/lib/rsagent", with: ""))
+    }
+
+    /// Addresses as (device, address/prefix, label) lines, sorted.
+    func addresses() throws -> [String] {
+        let data = Data(try sh("-j addr show").utf8)
+        let links = (try JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? []
+        var out: [String] = []
+        for l in links {
+            let dev = l["ifname"] as? String ?? "?"
+            for a in l["addr_info"] as? [[String: Any]] ?? [] {
+                out.append("\(dev) \(a["local"] ?? "?")/\(a["prefixlen"] ?? "?") \(a["label"] ?? "")")
+            }
+        }
+        return out.sorted()
+    }
+
+    func addresses(on dev: String) throws -> Set<String> {
+        Set(try addresses().filter { $0.hasPrefix(dev + " ") }.map { String($0.split(separator: " ")[1]) })
+    }
+
+    /// Links with their up/down state and kind.
+    func links() throws -> [String] {
+        let data = Data(try sh("-j -d link show").utf8)
+        let links = (try JSONSerialization.jsonObject(with: data) as? [[String: Any]]) ?? []
+        return links.map { l in
+            let flags = (l["flags"] as? [String] ?? []).contains("UP") ? "up" : "down"
+            let kind = (l["linkinfo"] as? [String: Any])?["info_kind"] as? String ?? "-"
+            return "\(l["ifname"] ?? "?") \(kind) \(flags)"
+        }.sorted()
+    }
+
+    /// Every arp_ignore / arp_announce / rp_filter of every interface, read inside the namespace.
+    func sysctls() throws -> [String: Int] {
+        let r = try execute(Env.ipPath!, ["netns", "exec", name, "sh", "-c",
+            "for f in /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce /proc/sys/net/ipv4/conf/*/rp_filter; do echo \"$f $(cat $f)\"; done"])
+        var out: [String: Int] = [:]
+        for line in r.stdout.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2 { out[String(parts[0]).replacingOccurrences(of: "/proc/sys/net/ipv4/conf/", with: "")] = Int(parts[1]) }
+        }
+        return out
+    }
+
+    func setSysctl(_ path: String, _ value: Int) throws {
+        let r = try execute(Env.ipPath!, ["netns", "exec", name, "sh", "-c", "echo \(value) > /proc/sys/net/ipv4/conf/\(path)"])
+        if r.status != 0 { throw HarnessError("setting \(path): \(r.stderr)") }
+    }
+
+    /// Everything `down` must restore: addresses, links, sysctls.
+    struct Snapshot: Equatable { var addresses: [String]; var links: [String]; var sysctls: [String: Int] }
+    func snapshot() throws -> Snapshot { Snapshot(addresses: try addresses(), links: try links(), sysctls: try sysctls()) }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+final class Counter: @unchecked Sendable {
+    private var n = 0
+    private let lock = NSLock()
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+}

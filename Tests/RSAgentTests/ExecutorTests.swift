@@ -1,0 +1,175 @@
+import Foundation
+import Netlink
+import Testing
+@testable import RSAgent
+
+@Suite struct ExecutorTests {
+    func tempStore() -> StateStore {
+        StateStore(directory: NSTemporaryDirectory() + "rsagent-test-\(UUID().uuidString)")
+    }
+
+    @Test func applyConvergesAndRecordsOriginals() throws {
+        let store = tempStore()
+        defer { store.clear() }
+        let p = profile("mode: dr\ndevice: dummy\nvips: [192.0.2.100, 192.0.2.101]\nstate_dir: \(store.directory)\n")
+        let fake = FakeHost(sampleHost())
+        let r = try Operations.apply(profile: p, path: "p", host: fake, dryRun: false, adopt: false)
+        #expect(r.result == "converged")
+        #expect(fake.state.link(named: "lvs0")?.alias == ownerAlias)
+        let st = try store.load()
+        #expect(st.devices == ["lvs0"])
+        #expect(st.sysctls["net.ipv4.conf.eth0.arp_ignore"] == .init(original: 0, written: 1))
+        let again = try Operations.apply(profile: p, path: "p", host: fake, dryRun: false, adopt: false)
+        #expect(again.result == "unchanged")
+        let down = try Operations.down(stateDir: store.directory, host: fake)
+        #expect(down.result == "removed")
+        #expect(fake.state.link(named: "lvs0") == nil)
+        #expect(fake.state.sysctls == sampleHost().sysctls)
+        #expect(!FileManager.default.fileExists(atPath: store.path))
+    }
+
+    @Test func failureMidwayRollsBackEverythingOfThisRun() throws {
+        let before = sampleHost(loUp: false)
+        let fake = FakeHost(before)
+        fake.failOn = { $0 == "add 192.0.2.102 lo" }
+        let store = tempStore()
+        defer { store.clear() }
+        let p = profile("mode: dr\nvips: [192.0.2.100, 192.0.2.101, 192.0.2.102]\n")
+        let plan = Planner.plan(p, host: before, state: AgentState())
+        let ex = Executor(host: fake, store: store, state: AgentState())
+        let report = ex.apply(plan.actions)
+        #expect(report.outcome == .rolledBack)
+        #expect(report.failures.count == 1)
+        #expect(report.rolledBack.count == 5) // lo up, 2 sysctls, 2 adds
+        #expect(fake.state.addresses == before.addresses)
+        #expect(fake.state.sysctls == before.sysctls)
+        #expect(fake.state.link(named: "lo")?.isUp == false)
+        #expect(ex.state == AgentState())
+    }
+
+    @Test func rollbackFailureIsReportedAsPartial() {
+        let fake = FakeHost(sampleHost())
+        fake.failOn = { $0 == "add 192.0.2.101 lo" || $0 == "del 192.0.2.100 lo" }
+        let store = tempStore()
+        defer { store.clear() }
+        let p = profile("mode: dr\nvips: [192.0.2.100, 192.0.2.101]\n")
+        let report = Executor(host: fake, store: store, state: AgentState())
+            .apply(Planner.plan(p, host: fake.state, state: AgentState()).actions)
+        #expect(report.outcome == .partial)
+        #expect(report.rollbackFailures.count == 1)
+    }
+
+    @Test func unwritableStateDirStopsBeforeAnyChange() {
+        let fake = FakeHost(sampleHost())
+        let store = StateStore(directory: "/proc/rsagent-cannot-exist")
+        let p = profile("mode: dr\nvips: [192.0.2.100]\n")
+        let report = Executor(host: fake, store: store, state: AgentState())
+            .apply(Planner.plan(p, host: fake.state, state: AgentState()).actions)
+        #expect(report.outcome == .rolledBack)
+        #expect(fake.log.isEmpty)
+        #expect("\(report.failures[0].error)".contains("saving rsagent state"))
+    }
+
+    @Test func sysctlOriginalSurvivesASecondRun() throws {
+        let fake = FakeHost(sampleHost())
+        let store = tempStore()
+        defer { store.clear() }
+        var st = AgentState()
+        st.sysctls["net.ipv4.conf.eth0.arp_ignore"] = .init(original: 0, written: 1)
+        // Someone reset it to 0 meanwhile; the original stays the first one recorded.
+        let ex = Executor(host: fake, store: store, state: st)
+        _ = ex.apply([.setSysctl(key: SysctlKey("eth0", .arpIgnore), from: 0, to: 2)])
+        #expect(ex.state.sysctls["net.ipv4.conf.eth0.arp_ignore"] == .init(original: 0, written: 2))
+        #expect(try store.load() == ex.state)
+    }
+
+    @Test func downGoesOnPastFailuresAndKeepsFailedRestores() throws {
+        let host = sampleHost(extra: [owned("192.0.2.100"), owned("192.0.2.101")],
+                              sysctls: [SysctlKey("eth0", .arpIgnore): 1])
+        let fake = FakeHost(host)
+        fake.failOn = { $0 == "del 192.0.2.100 lo" || $0.hasPrefix("sysctl net.ipv4.conf.eth0.arp_ignore") }
+        let store = tempStore()
+        defer { store.clear() }
+        var st = AgentState()
+        st.sysctls["net.ipv4.conf.eth0.arp_ignore"] = .init(original: 0, written: 1)
+        try store.save(st)
+        let report = Executor(host: fake, store: store, state: st).down(Planner.planDown(host: host, state: st))
+        #expect(report.outcome == .partial)
+        #expect(!fake.state.addresses.contains { $0.address == IPAddress("192.0.2.101") })
+        #expect(try store.load().sysctls.keys.sorted() == ["net.ipv4.conf.eth0.arp_ignore"])
+    }
+}
+
+
+@Suite struct ExplainTests {
+    @Test func dummyMissingNamesTheModule() {
+        let e = NetlinkError(operation: "ip link add lvs0 type dummy", errno: EOPNOTSUPP, libnlCode: 10,
+                             extack: "Unknown device type")
+        let s = Explain.sentence(.createDevice(name: "lvs0", kind: "dummy"), e)
+        #expect(s.hasPrefix("creating dummy device lvs0: kernel lacks dummy device support (modprobe dummy)"))
+        #expect(s.contains("Unknown device type"))
+        #expect(s.contains("use `device: lo`"))
+        #expect(!s.contains("\n"))
+    }
+
+    @Test func existingAddressSaysWhoseItIs() {
+        let e = NetlinkError(operation: "ip addr add", errno: EEXIST, libnlCode: 6, extack: "ipv4: Address already assigned")
+        let s = Explain.sentence(.addAddress(IPAddress("192.0.2.10")!, device: "lo"), e)
+        #expect(s.hasPrefix("adding 192.0.2.10/32 to lo: address already assigned by another program (not owned by rsagent)"))
+        #expect(s.contains("ipv4: Address already assigned"))
+        #expect(s.contains("remove it or drop it from the profile"))
+    }
+
+    @Test func permissionProblemsSayRunAsRoot() {
+        let e = SystemError(operation: "x", errno: EACCES, reason: "Permission denied")
+        #expect(Explain.sentence(.setSysctl(key: SysctlKey("eth0", .arpIgnore), from: 0, to: 1), e)
+            == "setting net.ipv4.conf.eth0.arp_ignore to 1: the kernel said Permission denied; run rsagent as root (it needs CAP_NET_ADMIN)")
+    }
+
+    @Test func netlinkErrorKeepsErrnoCodeAndExtack() {
+        let e = NetlinkError(operation: "ip addr del 192.0.2.1/32 dev lo", errno: EADDRNOTAVAIL, libnlCode: 3,
+                             extack: "ipv4: Address not found")
+        #expect(e.description == "ip addr del 192.0.2.1/32 dev lo: Cannot assign requested address: ipv4: Address not found (EADDRNOTAVAIL, libnl 3)")
+    }
+}
+
+@Suite struct MessageTests {
+    /// RTM_NEWADDR for 192.0.2.10/32 on ifindex 1 with label lo:rs and IFA_PROTO 0x52, byte by byte.
+    @Test func addAddressMessageCarriesTheOwnerMark() throws {
+        let bytes = try RouteSocket.addAddressMessageBytes(AddressRequest(
+            index: .init(rawValue: 1), device: "lo", address: IPAddress("192.0.2.10")!, label: "lo:rs"))
+        // nlmsghdr: type RTM_NEWADDR (20), flags REQUEST? no: CREATE|EXCL (0x400|0x200), seq/pid 0
+        #expect(Array(bytes[4..<6]) == [20, 0])
+        #expect(UInt16(bytes[6]) | UInt16(bytes[7]) << 8 == 0x600)
+        // ifaddrmsg: family AF_INET, prefix 32, flags 0, scope 0, index 1
+        #expect(Array(bytes[16..<24]) == [2, 32, 0, 0, 1, 0, 0, 0])
+        let attrs = parseTLVs(Array(bytes[24...]))
+        #expect(attrs[2] == [192, 0, 2, 10])                 // IFA_LOCAL
+        #expect(attrs[3] == Array("lo:rs".utf8) + [0])      // IFA_LABEL
+        #expect(attrs[11] == [0x52])                         // IFA_PROTO
+        #expect(Int(bytes[0]) | Int(bytes[1]) << 8 == bytes.count)
+    }
+
+    @Test func ipv6AddIsNoDAD() throws {
+        let bytes = try RouteSocket.addAddressMessageBytes(AddressRequest(
+            index: .init(rawValue: 1), device: "lo", address: IPAddress("2001:db8::1")!))
+        #expect(bytes[16] == 10 && bytes[17] == 128) // AF_INET6, /128
+        let attrs = parseTLVs(Array(bytes[24...]))
+        #expect(attrs[11] == [0x52])
+        let flags = attrs[8].map { UInt32($0[0]) | UInt32($0[1]) << 8 } ?? UInt32(bytes[18])
+        #expect(flags & 0x02 != 0) // IFA_F_NODAD
+    }
+
+    func parseTLVs(_ b: [UInt8]) -> [Int: [UInt8]] {
+        var out: [Int: [UInt8]] = [:]
+        var i = 0
+        while i + 4 <= b.count {
+            let len = Int(b[i]) | Int(b[i + 1]) << 8
+            let type = Int(b[i + 2]) | Int(b[i + 3]) << 8
+            guard len >= 4, i + len <= b.count else { break }
+            out[type] = Array(b[(i + 4)..<(i + len)])
+            i += (len + 3) & ~3
+        }
+        return out
+    }
+}
