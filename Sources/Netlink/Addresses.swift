@@ -66,22 +66,24 @@ extension RouteSocket {
         _ = nlmsg_append(msg, &req, rs_ifaddrmsg_size(), Int32(NLMSG_ALIGNTO))
         var out: [Address] = []
         out.reserveCapacity(256)
-        let maxType = Int(rs_ifa_max())
+        // One attribute table for the whole dump: a 10,000-address dump then allocates nothing
+        // per message but the `Address` itself.
+        let table = AttributeTable(maxType: Int(rs_ifa_max()))
         try transact(msg, operation: "ip addr show") { hdr in
-            guard hdr.pointee.nlmsg_type == UInt16(RTM_NEWADDR), let out1 = Self.parseAddress(hdr, maxType: maxType)
-            else { return }
-            out.append(out1)
+            guard hdr.pointee.nlmsg_type == UInt16(RTM_NEWADDR),
+                  let a = Self.parseAddress(hdr, table: table) else { return }
+            out.append(a)
         }
         return out
     }
 
-    static func parseAddress(_ hdr: UnsafeMutablePointer<nlmsghdr>, maxType: Int) -> Address? {
+    static func parseAddress(_ hdr: UnsafeMutablePointer<nlmsghdr>, table tb: AttributeTable) -> Address? {
         let ifa = nlmsg_data(hdr).load(as: ifaddrmsg.self)
-        let tb = parseAttributes(hdr, headerSize: rs_ifaddrmsg_size(), maxType: maxType)
-        guard !tb.isEmpty else { return nil }
+        guard tb.parse(hdr, headerSize: rs_ifaddrmsg_size()) else { return nil }
         // IFA_LOCAL is the address itself; IFA_ADDRESS is the peer on point-to-point links.
         guard let raw = tb[Int(IFA_LOCAL)] ?? tb[Int(IFA_ADDRESS)],
-              let ip = IPAddress(bytes: attributeBytes(raw)) else { return nil }
+              let ip = IPAddress(bytes: UnsafeRawBufferPointer(start: nla_data(raw), count: Int(nla_len(raw))))
+        else { return nil }
         var flags = UInt32(ifa.ifa_flags)
         if let f = tb[Int(IFA_FLAGS)] { flags = nla_get_u32(f) }
         let proto = tb[Int(IFA_PROTO)].map { nla_get_u8($0) } ?? 0

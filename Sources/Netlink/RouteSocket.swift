@@ -101,15 +101,25 @@ private let exchangeError: nl_recvmsg_err_cb_t = { _, err, arg in
     return Int32(NL_STOP.rawValue)
 }
 
-/// Reads the attributes of a message after its fixed header into a table indexed by type.
-func parseAttributes(_ hdr: UnsafeMutablePointer<nlmsghdr>, headerSize: Int, maxType: Int)
-    -> [UnsafeMutablePointer<nlattr>?]
-{
-    var table = [UnsafeMutablePointer<nlattr>?](repeating: nil, count: maxType + 1)
-    let rc = table.withUnsafeMutableBufferPointer { buf in
-        nlmsg_parse(hdr, Int32(headerSize), buf.baseAddress, Int32(maxType), nil)
+/// The attributes of one message, indexed by type (`nlmsg_parse`'s `tb[]`), reusable across
+/// the messages of a dump.
+final class AttributeTable {
+    let maxType: Int
+    let slots: UnsafeMutablePointer<UnsafeMutablePointer<nlattr>?>
+
+    init(maxType: Int) {
+        self.maxType = maxType
+        slots = .allocate(capacity: maxType + 1)
+        slots.initialize(repeating: nil, count: maxType + 1)
     }
-    return rc < 0 ? [] : table
+    deinit { slots.deallocate() }
+
+    /// Fills the table from the attributes after a message's fixed header; false if malformed.
+    func parse(_ hdr: UnsafeMutablePointer<nlmsghdr>, headerSize: Int) -> Bool {
+        nlmsg_parse(hdr, Int32(headerSize), slots, Int32(maxType), nil) >= 0
+    }
+
+    subscript(type: Int) -> UnsafeMutablePointer<nlattr>? { type <= maxType ? slots[type] : nil }
 }
 
 func attributeBytes(_ a: UnsafeMutablePointer<nlattr>) -> [UInt8] {

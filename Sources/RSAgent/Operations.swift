@@ -23,6 +23,10 @@ public struct ApplyResult: Codable, Sendable {
     public var errors: [String]
     public var warnings: [String]
 
+    enum CodingKeys: String, CodingKey {
+        case schema, profile, dryRun = "dry_run", result, interfaces, actions, conflicts, errors, warnings
+    }
+
     /// DESIGN.md: 0 converged, 1 runtime failure, 2 invalid profile or conflict (nothing touched).
     public var exitCode: Int32 {
         switch result {
@@ -46,11 +50,13 @@ public struct DownResult: Codable, Sendable {
 
 /// The operations behind the CLI, kept out of the executable so the daemon reuses them.
 public enum Operations {
-    public static func apply(profile: Profile, path: String, host: any HostSystem, dryRun: Bool,
-                             adopt: Bool) throws -> ApplyResult {
+    /// Plans and (unless `dryRun`) applies. `observed` may be passed when the caller read the
+    /// host already (the CLI does so while the profile is decoded on another thread).
+    public static func apply(profile: Profile, path: String, host: any HostSystem, observed: HostState? = nil,
+                             dryRun: Bool, adopt: Bool) throws -> ApplyResult {
         let store = StateStore(directory: profile.stateDir)
         let state = try store.load()
-        let observed = try host.observe()
+        let observed = try observed ?? host.observe()
         let plan = Planner.plan(profile, host: observed, state: state, options: .init(adopt: adopt))
         var r = ApplyResult(profile: path, dryRun: dryRun, result: "", interfaces: plan.interfaces,
                             actions: [], conflicts: plan.conflicts, errors: [], warnings: plan.warnings)

@@ -11,16 +11,18 @@ public struct Table {
     public mutating func add(_ cells: String...) { rows.append(cells) }
     public mutating func add(_ cells: [String]) { rows.append(cells) }
 
+    /// Cells are ASCII (addresses, device names, numbers), so widths are byte counts: counting
+    /// Characters across a 10,000-row table costs more than the rest of `status`.
     public func render(indent: String = "  ") -> String {
-        var widths = headers.map(\.count)
-        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+        var widths = headers.map(\.utf8.count)
+        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.utf8.count) } }
         var out = ""
         out.reserveCapacity((rows.count + 1) * (widths.reduce(0, +) + 8))
         func line(_ cells: [String]) {
             out += indent
             for (i, c) in cells.enumerated() {
                 out += c
-                if i < cells.count - 1 { out += String(repeating: " ", count: widths[i] - c.count + 2) }
+                if i < cells.count - 1 { out += String(repeating: " ", count: max(0, widths[i] - c.utf8.count) + 2) }
             }
             while out.hasSuffix(" ") { out.removeLast() }
             out += "\n"
@@ -40,11 +42,12 @@ public enum Style {
     public static func bold(_ s: String) -> String { enabled ? "\u{1B}[1m\(s)\u{1B}[0m" : s }
 }
 
-/// One JSON document, keys sorted, for scripts.
+/// One JSON document, keys sorted, for scripts. Report types spell their snake_case keys in
+/// `CodingKeys` (the schema is then visible in code, and a key strategy would cost more than
+/// the rest of encoding a 10,000-VIP report).
 public func renderJSON<T: Encodable>(_ value: T) -> String {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    enc.keyEncodingStrategy = .convertToSnakeCase
     let data = (try? enc.encode(value)) ?? Data("{}".utf8)
     return String(decoding: data, as: UTF8.self)
 }

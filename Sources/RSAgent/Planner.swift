@@ -114,37 +114,48 @@ public enum Planner {
     static func planAddresses(_ profile: Profile, host: HostState, options: Options, plan: inout Plan) {
         let device = profile.deviceName
         let deviceIndex = host.link(named: device)?.index
-        var byAddress: [IPAddress: [Address]] = [:]
-        for a in host.addresses { byAddress[a.address, default: []].append(a) }
+        // Most addresses appear once: keep the first in a flat map, rare repeats on the side.
+        var first: [IPAddress: Address] = [:]
+        var repeats: [IPAddress: [Address]] = [:]
+        first.reserveCapacity(host.addresses.count)
+        for a in host.addresses {
+            if first[a.address] == nil { first[a.address] = a } else { repeats[a.address, default: []].append(a) }
+        }
         var adds: [Action] = []
         var removals: [Action] = []
-        var wanted = Set<IPAddress>()
+        var wanted = Set<IPAddress>(minimumCapacity: profile.vips.count)
         for vip in profile.vips {
             wanted.insert(vip.address)
-            let present = byAddress[vip.address] ?? []
-            if let here = present.first(where: { $0.index == deviceIndex }) {
-                if !here.isOwned {
-                    if options.adopt {
-                        adds.append(.adoptAddress(vip.address, prefix: here.prefixLength, device: device))
-                    } else {
-                        plan.conflicts.append(Conflict(id: "vip.foreign",
-                            message: "\(vip.address)/\(here.prefixLength) is already on \(device) but was not added by rsagent (no owner mark); run `rsagent apply --adopt` to take it over, or remove it (ip addr del \(vip.address)/\(here.prefixLength) dev \(device))"))
-                    }
+            guard let seen = first[vip.address] else {
+                adds.append(.addAddress(vip.address, device: device))
+                continue
+            }
+            var onDevice: Address?
+            func consider(_ present: Address) {
+                if present.index == deviceIndex { onDevice = present; return }
+                let dev = host.name(of: present.index)
+                if present.isOwned {
+                    removals.append(.removeAddress(present.address, prefix: present.prefixLength, device: dev))
+                } else {
+                    plan.conflicts.append(Conflict(id: "vip.elsewhere",
+                        message: "VIP \(vip.address) is also on \(dev) (not added by rsagent): this host would answer ARP for it there and take the director's traffic; remove it (ip addr del \(present.address)/\(present.prefixLength) dev \(dev)) or drop it from the profile"))
+                }
+            }
+            consider(seen)
+            repeats[vip.address]?.forEach(consider)
+            if let here = onDevice {
+                if here.isOwned { continue }
+                if options.adopt {
+                    adds.append(.adoptAddress(vip.address, prefix: here.prefixLength, device: device))
+                } else {
+                    plan.conflicts.append(Conflict(id: "vip.foreign",
+                        message: "\(vip.address)/\(here.prefixLength) is already on \(device) but was not added by rsagent (no owner mark); run `rsagent apply --adopt` to take it over, or remove it (ip addr del \(vip.address)/\(here.prefixLength) dev \(device))"))
                 }
             } else {
                 adds.append(.addAddress(vip.address, device: device))
             }
-            for other in present where other.index != deviceIndex {
-                let dev = host.name(of: other.index)
-                if other.isOwned {
-                    removals.append(.removeAddress(other.address, prefix: other.prefixLength, device: dev))
-                } else {
-                    plan.conflicts.append(Conflict(id: "vip.elsewhere",
-                        message: "VIP \(vip.address) is also on \(dev) (not added by rsagent): this host would answer ARP for it there and take the director's traffic; remove it (ip addr del \(other.address)/\(other.prefixLength) dev \(dev)) or drop it from the profile"))
-                }
-            }
         }
-        for a in host.ownedAddresses.sorted(by: { $0.address < $1.address }) where !wanted.contains(a.address) {
+        for a in host.addresses where a.isOwned && !wanted.contains(a.address) {
             removals.append(.removeAddress(a.address, prefix: a.prefixLength, device: host.name(of: a.index)))
         }
         plan.actions += adds + removals

@@ -26,6 +26,9 @@ public struct StatusReport: Codable, Sendable {
         public var arpIgnore: Value
         public var arpAnnounce: Value
         public var rpFilter: Value
+        enum CodingKeys: String, CodingKey {
+            case interface, arpIgnore = "arp_ignore", arpAnnounce = "arp_announce", rpFilter = "rp_filter"
+        }
     }
     public struct SavedSysctl: Codable, Sendable {
         public var key: String
@@ -55,15 +58,21 @@ public struct StatusReport: Codable, Sendable {
     public var savedSysctls: [SavedSysctl]
     public var profile: ProfileView?
 
+    enum CodingKeys: String, CodingKey {
+        case schema, version, stateDir = "state_dir", adminState = "admin_state", addresses, devices, sysctls
+        case savedSysctls = "saved_sysctls", profile
+    }
+
     /// 0, or 3 when the host has drifted from the profile.
     public var exitCode: Int32 { profile.map { $0.converged ? 0 : 3 } ?? 0 }
 }
 
 extension Operations {
-    public static func status(profile: Profile?, path: String?, stateDir: String, host: any HostSystem) throws -> StatusReport {
+    public static func status(profile: Profile?, path: String?, stateDir: String, host: any HostSystem,
+                              observed: HostState? = nil) throws -> StatusReport {
         let store = StateStore(directory: stateDir)
         let state = try store.load()
-        let h = try host.observe()
+        let h = try observed ?? host.observe()
         let admin = (try? String(contentsOfFile: stateDir + "/admin-state", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
         func value(_ iface: String, _ name: SysctlName) -> StatusReport.Value {

@@ -18,10 +18,15 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         try global.enterNamespace()
-        let profile = try profileOption.load()
+        // Decode the profile on a second thread while this one reads the host (read-only).
+        let option = profileOption
+        let decoding = Background { try option.load() }
         let host = try openHost()
+        let observed = try reportingErrors("reading the host's links and addresses") { try host.observe() }
+        let profile = try decoding.value()
         let r = try reportingErrors("applying \(profileOption.profile)") {
-            try Operations.apply(profile: profile, path: profileOption.profile, host: host, dryRun: dryRun, adopt: adopt)
+            try Operations.apply(profile: profile, path: profileOption.profile, host: host, observed: observed,
+                                 dryRun: dryRun, adopt: adopt)
         }
         if json { emit(renderJSON(r)) } else { render(r) }
         if r.exitCode != 0 { throw ExitCode(r.exitCode) }

@@ -15,10 +15,14 @@ struct Status: ParsableCommand {
 
     func run() throws {
         try global.enterNamespace()
-        let p = try profile.map { try ProfileOption.parse(["-c", $0]).load() }
+        // As in apply: decode the profile on a second thread while this one reads the host.
+        let option = try profile.map { try ProfileOption.parse(["-c", $0]) }
+        let decoding = Background { try option?.load() }
         let host = try openHost()
+        let observed = try reportingErrors("reading the host's links and addresses") { try host.observe() }
+        let p = try decoding.value()
         let r = try reportingErrors("reading status") {
-            try Operations.status(profile: p, path: profile, stateDir: p?.stateDir ?? stateDir, host: host)
+            try Operations.status(profile: p, path: profile, stateDir: p?.stateDir ?? stateDir, host: host, observed: observed)
         }
         emit(json ? renderJSON(r) : r.renderText())
         if r.exitCode != 0 { throw ExitCode(r.exitCode) }
