@@ -23,7 +23,7 @@ struct Down: ParsableCommand {
         if json {
             emit(renderJSON(r))
         } else {
-            var out = r.actions.map { "\($0.status == "failed" ? Style.red("!") : $0.statusSign) \($0.summary)\n" }.joined()
+            let out = r.actions.map { "\($0.status == "failed" ? Style.red("!") : $0.statusSign) \($0.summary)\n" }.joined()
             let verdict = switch r.result {
             case "unchanged": "unchanged: rsagent owns nothing here\n"
             case "removed": Style.green("down") + ": \(r.actions.count) action(s) done\n"

@@ -29,22 +29,43 @@ struct Output {
     }
 }
 
+/// Starts a program with stdout and stderr going to fresh temporary files; returns its pid.
+/// `posix_spawn` + `waitpid` rather than Foundation's `Process`, whose child reaping was seen to
+/// miss exits when many tests spawn at once.
+func spawn(_ path: String, _ args: [String], stdout: String = "/dev/null", stderr: String = "/dev/null") throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let argv = ([path] + args).map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    let env = (ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { _, n in n })
+        .map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { env.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, path, &actions, nil, argv, env)
+    guard rc == 0 else { throw HarnessError("spawning \(path): \(String(cString: strerror(rc)))") }
+    return pid
+}
+
+/// Waits for a child; returns its exit status, or 128 + signal.
+func wait(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let sig = status & 0x7f
+    return sig == 0 ? (status >> 8) & 0xff : 128 + sig
+}
+
 @discardableResult
-func execute(_ path: String, _ args: [String], timeout: TimeInterval = 120) throws -> Output {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: path)
-    p.arguments = args
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    p.environment = ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { _, n in n }
-    try p.run()
-    // Read before waiting: a full pipe would block the child.
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                  stderr: String(decoding: e, as: UTF8.self))
+func execute(_ path: String, _ args: [String]) throws -> Output {
+    let base = NSTemporaryDirectory() + "rsagent-out-\(UUID().uuidString)"
+    defer { unlink(base + ".1"); unlink(base + ".2") }
+    let pid = try spawn(path, args, stdout: base + ".1", stderr: base + ".2")
+    let status = wait(pid)
+    func read(_ p: String) -> String { (try? String(contentsOfFile: p, encoding: .utf8)) ?? "" }
+    return Output(status: status, stdout: read(base + ".1"), stderr: read(base + ".2"))
 }
 
 /// A fresh, named network namespace shaped like a realserver: `lo` up, `veth0` with the RIP

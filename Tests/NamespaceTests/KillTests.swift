@@ -24,18 +24,13 @@ struct KillTests {
         var delayMs = 60.0
         var interrupted = 0
         for _ in 0..<12 where interrupted < 3 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: Env.binary)
-            p.arguments = ["apply", "--netns", ns.name, "-c", profile]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let pid = try spawn(Env.binary, ["apply", "--netns", ns.name, "-c", profile])
             usleep(useconds_t(delayMs * 1000))
-            kill(p.processIdentifier, SIGKILL)
-            p.waitUntilExit()
+            kill(pid, SIGKILL)
+            let status = wait(pid)
 
             let present = try ns.addresses(on: "lo").subtracting(foreignOnLo)
-            let killedMidway = p.terminationReason == .uncaughtSignal && !present.isEmpty && present.count < wanted.count
+            let killedMidway = status == 128 + SIGKILL && !present.isEmpty && present.count < wanted.count
             if killedMidway { interrupted += 1 }
             print("kill-test: delay \(Int(delayMs)) ms, \(present.count) of \(wanted.count) VIPs present when killed")
             // Aim the next kill into the middle of the adds.
