@@ -1,4 +1,7 @@
 import Netlink
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What happened when a plan was carried out.
 public struct ExecutionReport: Sendable {
@@ -112,7 +115,9 @@ public final class Executor {
                 try? store.save(state)
                 throw error
             }
-            try host.setAlias(name: name, alias: ownerAlias)
+            // The alias is a second, visible mark; state.json already records ownership, so a
+            // refused alias must not leave a created device outside the rollback.
+            try? host.setAlias(name: name, alias: ownerAlias)
             return { [self] in
                 try host.deleteDevice(name: name)
                 state.devices.removeAll { $0 == name }
@@ -160,7 +165,11 @@ public final class Executor {
             try host.addAddress(ip, prefix: prefix, device: device, replace: true)
             return nil // leaving the mark on is harmless
         case let .removeAddress(ip, prefix, device):
-            try host.deleteAddress(ip, prefix: prefix, device: device)
+            do {
+                try host.deleteAddress(ip, prefix: prefix, device: device)
+            } catch let e as NetlinkError where e.errno == EADDRNOTAVAIL {
+                return nil // already gone (someone else removed it): the goal holds
+            }
             return { [host] in try host.addAddress(ip, prefix: prefix, device: device, replace: false) }
         case let .deleteDevice(name):
             try host.deleteDevice(name: name)

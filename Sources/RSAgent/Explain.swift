@@ -35,6 +35,10 @@ public enum Explain {
             return "kernel lacks IP-in-IP tunnel support (modprobe ipip) — \(reasonOf(error))"
         case (.addAddress, EEXIST):
             return "address already assigned by another program (not owned by rsagent) — the kernel said \(reasonOf(error))"
+        case (.addAddress(let ip, let device), EACCES) where !ip.isIPv4:
+            return "IPv6 is disabled on \(device) (net.ipv6.conf.\(device).disable_ipv6=1) — the kernel said \(reasonOf(error))"
+        case (.addAddress, EAFNOSUPPORT):
+            return "kernel lacks IPv6 support (booted with ipv6.disable=1, or no ipv6 module) — the kernel said \(reasonOf(error))"
         default:
             return "the kernel said \(reasonOf(error))"
         }
@@ -42,6 +46,11 @@ public enum Explain {
 
     static func fix(_ action: Action, _ error: any Error) -> String {
         let e = errnoOf(error)
+        if case let .addAddress(ip, device) = action, !ip.isIPv4, e == EACCES || e == EAFNOSUPPORT {
+            return e == EACCES
+                ? "enable IPv6 there (sysctl -w net.ipv6.conf.\(device).disable_ipv6=0) or drop the IPv6 VIPs from the profile"
+                : "boot a kernel with IPv6, or drop the IPv6 VIPs from the profile"
+        }
         if e == EPERM || e == EACCES {
             return "run rsagent as root (it needs CAP_NET_ADMIN)"
         }
@@ -59,8 +68,6 @@ public enum Explain {
             return "a device of that name appeared meanwhile; pick another `device_name` or remove it"
         case (_, ENODEV):
             return "the device disappeared while rsagent worked; run the command again"
-        case (.removeAddress, EADDRNOTAVAIL):
-            return "it was already gone; nothing to do"
         default:
             return "check `dmesg` for the kernel's view and run the command again"
         }

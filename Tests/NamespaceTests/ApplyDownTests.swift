@@ -199,3 +199,18 @@ struct ApplyDownTests {
         #expect(r.stderr.contains("ip netns add"))
     }
 }
+
+@Suite(.enabled(if: Env.canRun, Env.skipReason))
+struct KernelRefusalTests {
+    @Test func ipv6DisabledOnLoRollsBackAndSaysWhy() throws {
+        let ns = try Namespace()
+        let r0 = try execute(Env.ipPath!, ["netns", "exec", ns.name, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/lo/disable_ipv6"])
+        #expect(r0.status == 0)
+        let before = try ns.snapshot()
+        let r = try ns.rsagent("apply", "-c", try ns.shippedProfile("multi-vip"))
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("adding 2001:db8::100/128 to lo: IPv6 is disabled on lo"))
+        #expect(r.stdout.contains("the host is as it was"))
+        #expect(try ns.snapshot() == before)
+    }
+}

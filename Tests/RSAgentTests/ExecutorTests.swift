@@ -173,3 +173,39 @@ import Testing
         return out
     }
 }
+
+@Suite struct IdempotenceTests {
+    @Test func removingAnAddressThatIsAlreadyGoneCountsAsDone() {
+        final class GoneHost: HostSystem {
+            let inner = FakeHost(sampleHost())
+            func observe() throws -> HostState { try inner.observe() }
+            func createDevice(name: String, kind: String) throws {}
+            func deleteDevice(name: String) throws {}
+            func setLink(name: String, up: Bool) throws {}
+            func setAlias(name: String, alias: String) throws {}
+            func loadTunnelModule() throws {}
+            func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {}
+            func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws {
+                throw NetlinkError(operation: "ip addr del", errno: EADDRNOTAVAIL, libnlCode: 3, extack: "ipv4: Address not found")
+            }
+            func readSysctl(_ key: SysctlKey) throws -> Int? { nil }
+            func writeSysctl(_ key: SysctlKey, _ value: Int) throws {}
+        }
+        let store = StateStore(directory: NSTemporaryDirectory() + "rsagent-test-\(UUID().uuidString)")
+        let report = Executor(host: GoneHost(), store: store, state: AgentState())
+            .apply([.removeAddress(IPAddress("192.0.2.1")!, prefix: 32, device: "lo")])
+        #expect(report.outcome == .converged)
+    }
+}
+
+@Suite struct IPv6ExplainTests {
+    @Test func disabledIPv6IsNamedNotBlamedOnPermissions() {
+        let e = NetlinkError(operation: "ip addr add", errno: EACCES, libnlCode: 12, extack: "IPv6: IPv6 is disabled on this device")
+        let s = Explain.sentence(.addAddress(IPAddress("2001:db8::1")!, device: "lo"), e)
+        #expect(s.contains("IPv6 is disabled on lo (net.ipv6.conf.lo.disable_ipv6=1)"))
+        #expect(s.contains("disable_ipv6=0"))
+        #expect(!s.contains("root"))
+        let noV6 = NetlinkError(operation: "ip addr add", errno: EAFNOSUPPORT, libnlCode: 0)
+        #expect(Explain.sentence(.addAddress(IPAddress("2001:db8::1")!, device: "lo"), noV6).contains("kernel lacks IPv6 support"))
+    }
+}
