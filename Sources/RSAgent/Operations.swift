@@ -55,8 +55,19 @@ public enum Operations {
     public static func apply(profile: Profile, path: String, host: any HostSystem, observed: HostState? = nil,
                              dryRun: Bool, adopt: Bool) throws -> ApplyResult {
         let store = StateStore(directory: profile.stateDir)
+        // A dry run changes nothing and takes no lock. Otherwise: if another run held the lock,
+        // it changed the host meanwhile, so what was read before is read again.
+        let lock = dryRun ? nil : try store.lock()
+        var remembered = true
+        defer {
+            // Nothing to remember (no state before or after: only addresses, whose mark is in
+            // the kernel, or a rolled-back first apply): leave no state directory behind.
+            if lock != nil && !remembered { store.clear() }
+            withExtendedLifetime(lock) {}
+        }
         let state = try store.load()
-        let observed = try observed ?? host.observe()
+        remembered = !state.isEmpty
+        let observed = try (lock?.waited == true ? nil : observed) ?? host.observe()
         let plan = Planner.plan(profile, host: observed, state: state, options: .init(adopt: adopt))
         var r = ApplyResult(profile: path, dryRun: dryRun, result: "", interfaces: plan.interfaces,
                             actions: [], conflicts: plan.conflicts, errors: [], warnings: plan.warnings)
@@ -73,8 +84,7 @@ public enum Operations {
         }
         let executor = Executor(host: host, store: store, state: state)
         let report = executor.apply(plan.actions)
-        // A rolled-back first apply leaves nothing to remember: leave no empty state behind.
-        if report.outcome != .converged && executor.state.isEmpty && state.isEmpty { store.clear() }
+        remembered = !executor.state.isEmpty || !state.isEmpty
         r.actions = actionReports(plan.actions, report)
         r.errors = report.failures.map { Explain.sentence($0.action, $0.error) }
             + report.rollbackFailures.map { "rolling back: " + Explain.sentence($0.action, $0.error) }
@@ -88,6 +98,8 @@ public enum Operations {
 
     public static func down(stateDir: String, host: any HostSystem) throws -> DownResult {
         let store = StateStore(directory: stateDir)
+        let lock = try store.lock()
+        defer { withExtendedLifetime(lock) {} }
         let state = try store.load()
         let plan = Planner.planDown(host: try host.observe(), state: state)
         let report = Executor(host: host, store: store, state: state).down(plan)

@@ -47,9 +47,45 @@ public final class StateStore {
         }
     }
 
+    /// An exclusive `flock` on `state_dir/lock`, held until the value is released, so that two
+    /// rsagent runs never interleave their changes. Waits up to `timeout` seconds for another run.
+    public final class Lock {
+        let fd: Int32
+        /// True when another run held the lock first: what was read before may be stale.
+        public let waited: Bool
+        init(fd: Int32, waited: Bool) { self.fd = fd; self.waited = waited }
+        deinit { flock(fd, LOCK_UN); close(fd) }
+    }
+
+    public func lock(timeout: Double = 30) throws -> Lock {
+        let op = "locking \(directory)/lock"
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            let e = errno
+            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
+        }
+        let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            let e = errno
+            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
+        }
+        var waited = false
+        let deadline = Date().addingTimeInterval(timeout)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
+                close(fd)
+                throw SystemError(operation: op, errno: EWOULDBLOCK,
+                    reason: "another rsagent has been changing this host for \(Int(timeout)) s; wait for it to finish, or find it with `fuser \(directory)/lock`")
+            }
+            waited = true
+            usleep(20_000)
+        }
+        return Lock(fd: fd, waited: waited)
+    }
+
     /// Removes the file once there is nothing left to remember.
     public func clear() {
         unlink(path)
+        unlink(directory + "/lock") // flock stays valid on the open descriptor
         rmdir(directory) // only succeeds when empty: other files (admin state) keep it
     }
 }

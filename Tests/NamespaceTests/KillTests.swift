@@ -52,3 +52,20 @@ struct KillTests {
         #expect(interrupted >= 1, "no kill landed in the middle of an apply; last delay \(delayMs) ms")
     }
 }
+
+@Suite(.enabled(if: Env.canRun, Env.skipReason))
+struct ConcurrencyTests {
+    /// Two applies at once in one namespace: the lock serialises them, the second re-reads the
+    /// host, and both succeed (without the lock the second fails with EEXIST and rolls back).
+    @Test func concurrentAppliesBothSucceed() throws {
+        let ns = try Namespace()
+        let vips = (0..<1000).map { "198.18.\($0 / 250).\($0 % 250 + 1)" }
+        let profile = try ns.profile("mode: dr\nvips:\n" + vips.map { "  - \($0)" }.joined(separator: "\n"))
+        let a = try spawn(Env.binary, ["apply", "--netns", ns.name, "-c", profile])
+        let b = try spawn(Env.binary, ["apply", "--netns", ns.name, "-c", profile])
+        #expect(wait(a) == 0)
+        #expect(wait(b) == 0)
+        #expect(try ns.addresses(on: "lo").subtracting(["127.0.0.1/8", "::1/128"]) == Set(vips.map { $0 + "/32" }))
+        #expect(try ns.rsagent("down", "-c", profile).status == 0)
+    }
+}
