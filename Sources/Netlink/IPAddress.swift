@@ -54,6 +54,15 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         }
     }
 
+    /// Byte `i` in network order (0–3 for IPv4, 0–15 for IPv6), without building `bytes`.
+    public func byte(_ i: Int) -> UInt8 {
+        if isIPv4 { return UInt8(truncatingIfNeeded: low >> UInt64((3 - i) * 8)) }
+        return UInt8(truncatingIfNeeded: (i < 8 ? high : low) >> UInt64((7 - i % 8) * 8))
+    }
+
+    /// `0.0.0.0` or `::`.
+    public var isUnspecified: Bool { high == 0 && low == 0 }
+
     /// `AF_INET` or `AF_INET6`.
     public var family: Int32 { isIPv4 ? AF_INET : AF_INET6 }
 

@@ -202,19 +202,19 @@ public struct ProfileDecoder {
 
     /// Why an address cannot be a VIP, or nil.
     static func unusableVIPReason(_ ip: IPAddress) -> String? {
-        let b = ip.bytes
-        if b.allSatisfy({ $0 == 0 }) { return "is the unspecified address" }
+        let b0 = ip.byte(0), b1 = ip.byte(1)
+        if ip.isUnspecified { return "is the unspecified address" }
         if ip.isIPv4 {
-            if b[0] == 127 { return "is a loopback address (127.0.0.0/8); clients cannot reach it" }
-            if b[0] >= 224 && b[0] <= 239 { return "is a multicast address" }
-            if b[0] >= 240 { return "is reserved or broadcast (240.0.0.0/4)" }
-            if b[0] == 169 && b[1] == 254 { return "is link-local (169.254.0.0/16); directors cannot route to it" }
-            if b[0] == 0 { return "is in 0.0.0.0/8, which is not routable" }
+            if b0 == 127 { return "is a loopback address (127.0.0.0/8); clients cannot reach it" }
+            if b0 >= 224 && b0 <= 239 { return "is a multicast address" }
+            if b0 >= 240 { return "is reserved or broadcast (240.0.0.0/4)" }
+            if b0 == 169 && b1 == 254 { return "is link-local (169.254.0.0/16); directors cannot route to it" }
+            if b0 == 0 { return "is in 0.0.0.0/8, which is not routable" }
         } else {
-            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return "is the loopback address ::1" }
-            if b[0] == 0xff { return "is a multicast address" }
-            if b[0] == 0xfe && b[1] & 0xc0 == 0x80 { return "is link-local (fe80::/10); directors cannot route to it" }
-            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff { return "is an IPv4-mapped IPv6 address; write the IPv4 address" }
+            if ip.isInside(IPAddress("::1")!, prefix: 128) { return "is the loopback address ::1" }
+            if b0 == 0xff { return "is a multicast address" }
+            if b0 == 0xfe && b1 & 0xc0 == 0x80 { return "is link-local (fe80::/10); directors cannot route to it" }
+            if ip.isInside(IPAddress("::ffff:0.0.0.0")!, prefix: 96) { return "is an IPv4-mapped IPv6 address; write the IPv4 address" }
         }
         return nil
     }
@@ -408,7 +408,10 @@ public struct ProfileDecoder {
     static func isNull(_ node: Node) -> Bool {
         guard case .scalar(let s) = node else { return false }
         if s.style == .singleQuoted || s.style == .doubleQuoted { return s.string.isEmpty }
-        return ["", "~", "null", "Null", "NULL"].contains(s.string)
+        switch s.string {
+        case "", "~", "null", "Null", "NULL": return true
+        default: return false
+        }
     }
 
     static func shape(_ node: Node) -> String {
