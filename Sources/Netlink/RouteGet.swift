@@ -35,7 +35,9 @@ extension RouteSocket {
     /// Asks the kernel where a packet would go.
     /// Equivalent to: `ip route get TO [from FROM] [iif DEV] [oif DEV]`.
     /// With `iif`, the kernel runs the input path, reverse-path filtering included: a strict
-    /// `rp_filter` rejection comes back as `EINVAL` with no extended ack.
+    /// `rp_filter` rejection comes back with no extended ack as `EINVAL` (Linux 6.18) or `EXDEV`
+    /// "Invalid cross-device link" (Debian's 6.1, seen in tests/vm) — libnl folds EXDEV into
+    /// `NLE_FAILURE`, so read `NetlinkError.errno`.
     public func routeGet(_ q: RouteQuery) throws -> RouteLookup {
         var what = "ip route get \(q.to)"
         if let f = q.from { what += " from \(f)" }
