@@ -42,6 +42,9 @@ let package = Package(
         ),
         .testTarget(name: "RSAgentTests", dependencies: ["RSAgent", "Netlink"]),
         .testTarget(name: "NamespaceTests", dependencies: ["RSAgent"]),
+        // In-process tests of the libnl layer; they run only when the test process is in a
+        // network namespace of its own (scripts/test uses `unshare --net`).
+        .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
     ],
     swiftLanguageModes: [.v6]
 )
