@@ -114,24 +114,31 @@ public enum Planner {
     static func planAddresses(_ profile: Profile, host: HostState, options: Options, plan: inout Plan) {
         let device = profile.deviceName
         let deviceIndex = host.link(named: device)?.index
-        // Most addresses appear once: keep the first in a flat map, rare repeats on the side.
-        var first: [IPAddress: Address] = [:]
-        var repeats: [IPAddress: [Address]] = [:]
-        first.reserveCapacity(host.addresses.count)
-        for a in host.addresses {
-            if first[a.address] == nil { first[a.address] = a } else { repeats[a.address, default: []].append(a) }
+        let addresses = host.addresses
+        // Address → position of its first occurrence; rare repeats (the same address on two
+        // devices) on the side. `matched` marks what a VIP claimed; owned and unclaimed is stale.
+        var first: [IPAddress: Int] = [:]
+        first.reserveCapacity(addresses.count)
+        var repeats: [IPAddress: [Int]] = [:]
+        for (i, a) in addresses.enumerated() {
+            // One hash operation in the common case; on a repeat, put the first one back.
+            if let earlier = first.updateValue(i, forKey: a.address) {
+                first[a.address] = earlier
+                repeats[a.address, default: []].append(i)
+            }
         }
+        var matched = [Bool](repeating: false, count: addresses.count)
         var adds: [Action] = []
         var removals: [Action] = []
-        var wanted = Set<IPAddress>(minimumCapacity: profile.vips.count)
         for vip in profile.vips {
-            wanted.insert(vip.address)
-            guard let seen = first[vip.address] else {
+            guard let at = first[vip.address] else {
                 adds.append(.addAddress(vip.address, device: device))
                 continue
             }
             var onDevice: Address?
-            func consider(_ present: Address) {
+            func consider(_ i: Int) {
+                matched[i] = true
+                let present = addresses[i]
                 if present.index == deviceIndex { onDevice = present; return }
                 let dev = host.name(of: present.index)
                 if present.isOwned {
@@ -141,7 +148,7 @@ public enum Planner {
                         message: "VIP \(vip.address) is also on \(dev) (not added by rsagent): this host would answer ARP for it there and take the director's traffic; remove it (ip addr del \(present.address)/\(present.prefixLength) dev \(dev)) or drop it from the profile"))
                 }
             }
-            consider(seen)
+            consider(at)
             repeats[vip.address]?.forEach(consider)
             if let here = onDevice {
                 if here.isOwned { continue }
@@ -155,7 +162,7 @@ public enum Planner {
                 adds.append(.addAddress(vip.address, device: device))
             }
         }
-        for a in host.addresses where a.isOwned && !wanted.contains(a.address) {
+        for (i, a) in addresses.enumerated() where a.isOwned && !matched[i] {
             removals.append(.removeAddress(a.address, prefix: a.prefixLength, device: host.name(of: a.index)))
         }
         plan.actions += adds + removals

@@ -79,6 +79,19 @@ import Testing
         #expect(!plan.actions.contains { if case .removeAddress = $0 { true } else { false } })
     }
 
+    @Test func sameAddressOnTwoDevicesIsSeenOnBoth() {
+        // Owned on lo (fine) and, foreign, on eth0 (a conflict); and owned on eth0 only once moved.
+        let host = sampleHost(extra: [owned("192.0.2.100"), foreign("192.0.2.100", on: 2, prefix: 24)])
+        let plan = Planner.plan(drLo, host: host, state: AgentState())
+        #expect(plan.conflicts.map(\.id) == ["vip.elsewhere"])
+        #expect(!plan.actions.contains(.addAddress(IPAddress("192.0.2.100")!, device: "lo")))
+        let moved = sampleHost(extra: [owned("192.0.2.100", on: 2), owned("192.0.2.100")])
+        let p2 = Planner.plan(drLo, host: moved, state: AgentState())
+        #expect(p2.conflicts.isEmpty)
+        #expect(p2.actions.contains(.removeAddress(IPAddress("192.0.2.100")!, prefix: 32, device: "eth0")))
+        #expect(!p2.actions.contains(.addAddress(IPAddress("192.0.2.100")!, device: "lo")))
+    }
+
     @Test func staleOwnedAddressesAreRemovedAfterAdds() {
         let host = sampleHost(extra: [owned("192.0.2.100"), owned("192.0.2.200"), foreign("192.0.2.201")],
                               sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
