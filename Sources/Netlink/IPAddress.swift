@@ -69,14 +69,28 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
     /// 32 or 128: the prefix length of a host address, the only kind a VIP may be.
     public var hostPrefixLength: Int { isIPv4 ? 32 : 128 }
 
+    /// Dotted quad for IPv4, written directly (glibc's inet_ntop formats with sprintf, which
+    /// dominated printing 10,000 addresses); RFC 5952 text from inet_ntop for IPv6.
     public var description: String {
-        var out = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-        var b = bytes
-        let ok = b.withUnsafeMutableBytes { raw in
-            inet_ntop(family, raw.baseAddress, &out, socklen_t(out.count)) != nil
+        if isIPv4 {
+            return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { buf in
+                var n = 0
+                for i in 0..<4 {
+                    if i > 0 { buf[n] = UInt8(ascii: "."); n += 1 }
+                    let b = byte(i)
+                    if b >= 100 { buf[n] = 0x30 + b / 100; n += 1 }
+                    if b >= 10 { buf[n] = 0x30 + b / 10 % 10; n += 1 }
+                    buf[n] = 0x30 + b % 10; n += 1
+                }
+                return String(decoding: UnsafeBufferPointer(rebasing: buf[0..<n]), as: UTF8.self)
+            }
         }
-        guard ok else { return "?" }
-        return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var raw = bytes
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN) + 1) { buf in
+            guard raw.withUnsafeMutableBytes({ inet_ntop(AF_INET6, $0.baseAddress, buf.baseAddress, socklen_t(buf.count)) }) != nil
+            else { return "?" }
+            return String(cString: buf.baseAddress!)
+        }
     }
 
     public func hash(into h: inout Hasher) {

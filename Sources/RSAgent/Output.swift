@@ -18,11 +18,13 @@ public struct Table {
         for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.utf8.count) } }
         var out = ""
         out.reserveCapacity((rows.count + 1) * (widths.reduce(0, +) + 8))
+        // Padding strings made once (slicing one long string walks Characters on every cell).
+        let pads = (0...((widths.max() ?? 0) + 2)).map { String(repeating: " ", count: $0) }
         func line(_ cells: [String]) {
             out += indent
             for (i, c) in cells.enumerated() {
                 out += c
-                if i < cells.count - 1 { out += String(repeating: " ", count: max(0, widths[i] - c.utf8.count) + 2) }
+                if i < cells.count - 1 { out += pads[max(0, widths[i] - c.utf8.count) + 2] }
             }
             while out.hasSuffix(" ") { out.removeLast() }
             out += "\n"

@@ -197,3 +197,20 @@ import Testing
         #expect(sorted.map(\.description) == ["10.0.0.1", "192.0.2.9", "192.0.2.10", "2001:db8::1"])
     }
 }
+
+@Suite struct AddressTextTests {
+    @Test(arguments: ["0.0.0.1", "9.10.99.100", "192.0.2.255", "255.255.255.255", "10.0.0.0"])
+    func ipv4PrintsAsWritten(_ s: String) { #expect(IPAddress(s)?.description == s) }
+
+    @Test func ipv6PrintsCompressed() {
+        #expect(IPAddress("2001:db8:0:0:0:0:0:1")?.description == "2001:db8::1")
+        #expect(IPAddress("::ffff:192.0.2.1")?.description == "::ffff:192.0.2.1")
+    }
+
+    @Test func tablesAlign() {
+        var t = Table("A", "BB")
+        t.add("xyz", "1")
+        t.add("x", "22")
+        #expect(t.render(indent: "") == "A    BB\nxyz  1\nx    22\n")
+    }
+}
