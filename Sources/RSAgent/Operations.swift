@@ -61,7 +61,7 @@ public enum Operations {
         var remembered = true
         defer {
             // Nothing to remember (no state before or after: only addresses, whose mark is in
-            // the kernel, or a rolled-back first apply): leave no state directory behind.
+            // the kernel, or a rolled-back first apply): leave no state file behind.
             if lock != nil && !remembered { store.clear() }
             withExtendedLifetime(lock) {}
         }

@@ -25,10 +25,7 @@ public final class StateStore {
 
     public func save(_ state: AgentState) throws {
         let op = "saving rsagent state to \(path)"
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            let e = errno
-            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
-        }
+        try makeDirectory(op)
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try enc.encode(state)
@@ -47,6 +44,18 @@ public final class StateStore {
         }
     }
 
+    /// `mkdir -p -m 0700`: the state directory and any missing parents.
+    func makeDirectory(_ op: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+            let e = Int32(underlying?.code ?? Int(EACCES))
+            throw SystemError(operation: op, errno: e, reason: "cannot create \(directory) (\(String(cString: strerror(e)))); make it writable for root or set `state_dir` elsewhere")
+        }
+    }
+
     /// An exclusive `flock` on `state_dir/lock`, held until the value is released, so that two
     /// rsagent runs never interleave their changes. Waits up to `timeout` seconds for another run.
     public final class Lock {
@@ -59,10 +68,7 @@ public final class StateStore {
 
     public func lock(timeout: Double = 30) throws -> Lock {
         let op = "locking \(directory)/lock"
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            let e = errno
-            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
-        }
+        try makeDirectory(op)
         let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             let e = errno
@@ -83,9 +89,9 @@ public final class StateStore {
     }
 
     /// Removes the file once there is nothing left to remember.
+    /// The lock file stays: unlinking a file others may be waiting to `flock` would let a
+    /// newcomer lock a fresh file while a waiter locks the old one.
     public func clear() {
         unlink(path)
-        unlink(directory + "/lock") // flock stays valid on the open descriptor
-        rmdir(directory) // only succeeds when empty: other files (admin state) keep it
     }
 }
