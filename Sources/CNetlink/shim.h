@@ -18,6 +18,8 @@
 #include <linux/rtnetlink.h>
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
+#include <linux/netconf.h>
+#include <poll.h>
 #include <net/if.h>
 #include <sys/socket.h>
 #include <string.h>
@@ -30,6 +32,11 @@
 static inline int rs_ifa_max(void) { return IFA_MAX; }
 static inline int rs_ifla_max(void) { return IFLA_MAX; }
 static inline size_t rs_ifaddrmsg_size(void) { return sizeof(struct ifaddrmsg); }
+static inline size_t rs_ifinfomsg_size(void) { return sizeof(struct ifinfomsg); }
+static inline int rs_netconfa_max(void) { return NETCONFA_MAX; }
+/* NETCONFA_* are macros over an anonymous enum with a computed max. */
+static inline int rs_netconfa_ifindex(void) { return NETCONFA_IFINDEX; }
+static inline int rs_netconfa_rp_filter(void) { return NETCONFA_RP_FILTER; }
 
 /// Ask the kernel for extended-ack error text (the "ipv4: Address already assigned" strings).
 /// libnl 3.7 has no setter for it.
