@@ -21,7 +21,7 @@ for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | gr
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null 2>&1 || die "apt-get update failed: is this machine offline? install ${missing[*]} from local media, then run install.sh again"
+  apt-get update -qq --error-on=any >/dev/null 2>&1 || die "apt-get update failed: is this machine offline? install ${missing[*]} from local media, then run install.sh again"
   apt-get install -y -qq "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed (offline, or the packages are not in your sources); install them by hand and run install.sh again"
 fi
 
