@@ -7,7 +7,7 @@ let package = Package(
     name: "rsagent",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "rsagent", targets: ["rsagent"]),
+        .executable(name: "rsagent", targets: ["rsagent"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

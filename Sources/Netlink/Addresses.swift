@@ -1,6 +1,7 @@
 internal import CNetlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// rsagent's owner mark in the kernel's address protocol attribute (`IFA_PROTO`, Linux ≥ 5.18).
@@ -22,8 +23,10 @@ public struct Address: Hashable, Sendable, Codable {
     /// `IFA_PROTO`, 0 when absent (older kernels, or added without one).
     public var proto: UInt8
 
-    public init(index: InterfaceIndex, address: IPAddress, prefixLength: Int, label: String? = nil,
-                flags: UInt32 = 0, proto: UInt8 = 0) {
+    public init(
+        index: InterfaceIndex, address: IPAddress, prefixLength: Int, label: String? = nil,
+        flags: UInt32 = 0, proto: UInt8 = 0
+    ) {
         self.index = index; self.address = address; self.prefixLength = prefixLength
         self.label = label; self.flags = flags; self.proto = proto
     }
@@ -43,8 +46,10 @@ public struct AddressRequest: Sendable, Hashable {
     public var label: String?
     public var proto: UInt8
 
-    public init(index: InterfaceIndex, device: String, address: IPAddress, prefixLength: Int? = nil,
-                label: String? = nil, proto: UInt8 = rsagentAddressProtocol) {
+    public init(
+        index: InterfaceIndex, device: String, address: IPAddress, prefixLength: Int? = nil,
+        label: String? = nil, proto: UInt8 = rsagentAddressProtocol
+    ) {
         self.index = index; self.device = device; self.address = address
         self.prefixLength = prefixLength ?? address.hostPrefixLength
         self.label = label; self.proto = proto
@@ -71,7 +76,8 @@ extension RouteSocket {
         let table = AttributeTable(maxType: Int(rs_ifa_max()))
         try transact(msg, operation: "ip addr show") { hdr in
             guard hdr.pointee.nlmsg_type == UInt16(RTM_NEWADDR),
-                  let a = Self.parseAddress(hdr, table: table) else { return }
+                let a = Self.parseAddress(hdr, table: table)
+            else { return }
             out.append(a)
         }
         return out
@@ -82,14 +88,15 @@ extension RouteSocket {
         guard tb.parse(hdr, headerSize: rs_ifaddrmsg_size()) else { return nil }
         // IFA_LOCAL is the address itself; IFA_ADDRESS is the peer on point-to-point links.
         guard let raw = tb[Int(IFA_LOCAL)] ?? tb[Int(IFA_ADDRESS)],
-              let ip = IPAddress(bytes: UnsafeRawBufferPointer(start: nla_data(raw), count: Int(nla_len(raw))))
+            let ip = IPAddress(bytes: UnsafeRawBufferPointer(start: nla_data(raw), count: Int(nla_len(raw))))
         else { return nil }
         var flags = UInt32(ifa.ifa_flags)
         if let f = tb[Int(IFA_FLAGS)] { flags = nla_get_u32(f) }
         let proto = tb[Int(IFA_PROTO)].map { nla_get_u8($0) } ?? 0
         let label = tb[Int(IFA_LABEL)].map(attributeString)
-        return Address(index: InterfaceIndex(rawValue: Int32(ifa.ifa_index)), address: ip,
-                       prefixLength: Int(ifa.ifa_prefixlen), label: label, flags: flags, proto: proto)
+        return Address(
+            index: InterfaceIndex(rawValue: Int32(ifa.ifa_index)), address: ip,
+            prefixLength: Int(ifa.ifa_prefixlen), label: label, flags: flags, proto: proto)
     }
 
     /// Adds a host address carrying the `IFA_PROTO` mark; IPv6 without DAD (a VIP must be usable at
@@ -121,8 +128,10 @@ extension RouteSocket {
         if !r.address.isIPv4 { rtnl_addr_set_flags(addr, UInt32(IFA_F_NODAD)) }
         if r.address.isIPv4, let label = r.label { _ = rtnl_addr_set_label(addr, label) }
         var msg: OpaquePointer?
-        let rc = add ? rtnl_addr_build_add_request(addr, flags, &msg)
-                     : rtnl_addr_build_delete_request(addr, 0, &msg)
+        let rc =
+            add
+            ? rtnl_addr_build_add_request(addr, flags, &msg)
+            : rtnl_addr_build_delete_request(addr, 0, &msg)
         guard rc >= 0, let msg else { throw NetlinkError(operation: what, errno: 0, libnlCode: -rc) }
         if add && r.proto != 0 {
             let prc = nla_put_u8(msg, Int32(IFA_PROTO), r.proto)

@@ -1,6 +1,7 @@
 internal import CNetlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A change the kernel announced on the rtnetlink multicast groups.
@@ -98,11 +99,13 @@ public final class EventSocket {
             let ifi = nlmsg_data(hdr).load(as: ifinfomsg.self)
             guard linkTable.parse(hdr, headerSize: rs_ifinfomsg_size()) else { return nil }
             let name = linkTable[Int(IFLA_IFNAME)].map(attributeString) ?? "#\(ifi.ifi_index)"
-            return .link(index: InterfaceIndex(rawValue: ifi.ifi_index), name: name,
-                         isUp: ifi.ifi_flags & UInt32(IFF_UP) != 0, removed: hdr.pointee.nlmsg_type == UInt16(RTM_DELLINK))
+            return .link(
+                index: InterfaceIndex(rawValue: ifi.ifi_index), name: name,
+                isUp: ifi.ifi_flags & UInt32(IFF_UP) != 0, removed: hdr.pointee.nlmsg_type == UInt16(RTM_DELLINK))
         case Int32(RTM_NEWNETCONF):
             guard netconfTable.parse(hdr, headerSize: MemoryLayout<netconfmsg>.size),
-                  let i = netconfTable[Int(rs_netconfa_ifindex())] else { return nil }
+                let i = netconfTable[Int(rs_netconfa_ifindex())]
+            else { return nil }
             let rp = netconfTable[Int(rs_netconfa_rp_filter())].map { Int32(bitPattern: nla_get_u32($0)) }
             return .netconf(index: Int32(bitPattern: nla_get_u32(i)), rpFilter: rp)
         default:

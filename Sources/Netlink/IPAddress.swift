@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// An IPv4 or IPv6 address as two machine words (network byte order, big-endian halves).
@@ -87,7 +87,10 @@ public struct IPAddress: Hashable, Sendable, Comparable, CustomStringConvertible
         }
         var raw = bytes
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: Int(INET6_ADDRSTRLEN) + 1) { buf in
-            guard raw.withUnsafeMutableBytes({ inet_ntop(AF_INET6, $0.baseAddress, buf.baseAddress, socklen_t(buf.count)) }) != nil
+            guard
+                raw.withUnsafeMutableBytes({
+                    inet_ntop(AF_INET6, $0.baseAddress, buf.baseAddress, socklen_t(buf.count))
+                }) != nil
             else { return "?" }
             return String(cString: buf.baseAddress!)
         }

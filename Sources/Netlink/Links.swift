@@ -1,6 +1,7 @@
 internal import CNetlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A kernel interface index (`ifindex`).
@@ -26,8 +27,10 @@ public struct Link: Hashable, Sendable, Codable {
     /// `IFLA_IFALIAS` (`ip link set DEV alias TEXT`); rsagent marks devices it creates.
     public var alias: String?
 
-    public init(index: InterfaceIndex, name: String, kind: String? = nil, isUp: Bool = true,
-                isLoopback: Bool = false, isNoARP: Bool = false, mtu: Int = 1500, alias: String? = nil) {
+    public init(
+        index: InterfaceIndex, name: String, kind: String? = nil, isUp: Bool = true,
+        isLoopback: Bool = false, isNoARP: Bool = false, mtu: Int = 1500, alias: String? = nil
+    ) {
         self.index = index; self.name = name; self.kind = kind; self.isUp = isUp
         self.isLoopback = isLoopback; self.isNoARP = isNoARP; self.mtu = mtu; self.alias = alias
     }
@@ -47,15 +50,16 @@ extension RouteSocket {
         while let o = obj {
             let l = o
             let flags = rtnl_link_get_flags(l)
-            out.append(Link(
-                index: InterfaceIndex(rawValue: rtnl_link_get_ifindex(l)),
-                name: rtnl_link_get_name(l).map { String(cString: $0) } ?? "?",
-                kind: rtnl_link_get_type(l).map { String(cString: $0) },
-                isUp: flags & UInt32(IFF_UP) != 0,
-                isLoopback: flags & UInt32(IFF_LOOPBACK) != 0,
-                isNoARP: flags & UInt32(IFF_NOARP) != 0,
-                mtu: Int(rtnl_link_get_mtu(l)),
-                alias: rtnl_link_get_ifalias(l).map { String(cString: $0) }))
+            out.append(
+                Link(
+                    index: InterfaceIndex(rawValue: rtnl_link_get_ifindex(l)),
+                    name: rtnl_link_get_name(l).map { String(cString: $0) } ?? "?",
+                    kind: rtnl_link_get_type(l).map { String(cString: $0) },
+                    isUp: flags & UInt32(IFF_UP) != 0,
+                    isLoopback: flags & UInt32(IFF_LOOPBACK) != 0,
+                    isNoARP: flags & UInt32(IFF_NOARP) != 0,
+                    mtu: Int(rtnl_link_get_mtu(l)),
+                    alias: rtnl_link_get_ifalias(l).map { String(cString: $0) }))
             obj = nl_cache_get_next(o)
         }
         return out.sorted { $0.index < $1.index }

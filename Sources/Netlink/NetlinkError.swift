@@ -1,6 +1,7 @@
 internal import CNetlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A failed netlink request: what was asked, and everything the kernel and libnl said.

@@ -1,6 +1,7 @@
 internal import CNetlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A route lookup question: where would the kernel send a packet to `to` (from `from`,
@@ -19,7 +20,8 @@ public struct RouteQuery: Sendable, Hashable {
 public struct RouteLookup: Sendable, Hashable, Codable {
     /// Route type.
     public enum Kind: String, Sendable, Codable {
-        case unicast, local, broadcast, anycast, multicast, blackhole, unreachable, prohibit, throwRoute = "throw", nat, other
+        case unicast, local, broadcast, anycast, multicast, blackhole, unreachable, prohibit, throwRoute = "throw", nat,
+            other
     }
     public var kind: Kind
     /// Output interface (`oif`); for local routes, `lo`.
@@ -73,9 +75,10 @@ extension RouteSocket {
                 if i > 0 { oif = InterfaceIndex(rawValue: i) }
                 gw = ipAddress(of: rtnl_route_nh_get_gateway(nh))
             }
-            answer = RouteLookup(kind: Self.kind(rtnl_route_get_type(route)), oif: oif, gateway: gw,
-                                 preferredSource: ipAddress(of: rtnl_route_get_pref_src(route)),
-                                 table: rtnl_route_get_table(route))
+            answer = RouteLookup(
+                kind: Self.kind(rtnl_route_get_type(route)), oif: oif, gateway: gw,
+                preferredSource: ipAddress(of: rtnl_route_get_pref_src(route)),
+                table: rtnl_route_get_table(route))
         }
         guard let answer else { throw NetlinkError(operation: what, errno: ENODATA) }
         return answer

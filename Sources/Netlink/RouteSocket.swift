@@ -1,6 +1,7 @@
 internal import CNetlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One rtnetlink socket (`NETLINK_ROUTE`), owned: freed in `deinit`.
@@ -39,8 +40,10 @@ public final class RouteSocket {
     }
 
     /// Sends `msg` (consumed) and reads until ACK/DONE/error; `onMessage` sees each data message.
-    func transact(_ msg: OpaquePointer, operation: @autoclosure () -> String,
-                  onMessage: ((UnsafeMutablePointer<nlmsghdr>) -> Void)? = nil) throws {
+    func transact(
+        _ msg: OpaquePointer, operation: @autoclosure () -> String,
+        onMessage: ((UnsafeMutablePointer<nlmsghdr>) -> Void)? = nil
+    ) throws {
         defer { nlmsg_free(msg) }
         let exchange = Exchange(onMessage: onMessage)
         guard let cb = nl_cb_alloc(NL_CB_DEFAULT) else {
@@ -61,8 +64,9 @@ public final class RouteSocket {
             while !exchange.done {
                 let rc = nl_recvmsgs(sock, cb)
                 if exchange.errno != 0 {
-                    throw NetlinkError(operation: operation(), errno: exchange.errno,
-                                       libnlCode: rc < 0 ? -rc : 0, extack: exchange.extack)
+                    throw NetlinkError(
+                        operation: operation(), errno: exchange.errno,
+                        libnlCode: rc < 0 ? -rc : 0, extack: exchange.extack)
                 }
                 if rc < 0 {
                     throw NetlinkError(operation: operation(), errno: 0, libnlCode: -rc)

@@ -21,7 +21,7 @@ public final class Background<Value: Sendable>: @unchecked Sendable {
     /// Waits for the work and returns its value or rethrows its error.
     public func value() throws -> Value {
         done.wait()
-        done.signal() // let a second call return too
+        done.signal()  // let a second call return too
         return try result!.get()
     }
 }

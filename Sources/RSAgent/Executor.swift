@@ -1,6 +1,7 @@
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What happened when a plan was carried out.
@@ -66,7 +67,9 @@ public final class Executor {
             } catch {
                 report.failures.append((action, error))
                 for (a, inverse) in undo.reversed() {
-                    do { try inverse(); report.rolledBack.append(a) } catch { report.rollbackFailures.append((a, error)) }
+                    do { try inverse(); report.rolledBack.append(a) } catch {
+                        report.rollbackFailures.append((a, error))
+                    }
                 }
                 return report
             }
@@ -85,9 +88,10 @@ public final class Executor {
         }
         // Sysctls that someone else changed (warned about) or already restored are forgotten;
         // those whose restore failed stay, so the next `down` tries again.
-        let failedKeys = Set(report.failures.compactMap { f -> String? in
-            if case let .restoreSysctl(k, _, _) = f.action { return k.description } else { return nil }
-        })
+        let failedKeys = Set(
+            report.failures.compactMap { f -> String? in
+                if case let .restoreSysctl(k, _, _) = f.action { return k.description } else { return nil }
+            })
         state.sysctls = state.sysctls.filter { failedKeys.contains($0.key) }
         state.linksSetUp = state.linksSetUp.filter { name in
             report.failures.contains { if case .setLinkDown(name) = $0.action { true } else { false } }
@@ -127,10 +131,12 @@ public final class Executor {
             state.devices.append(name)
             try store.save(state)
             try host.setAlias(name: name, alias: ownerAlias)
-            return { [self] in state.devices.removeAll { $0 == name }; try store.save(state) }
+            return { [self] in
+                state.devices.removeAll { $0 == name }; try store.save(state)
+            }
         case .loadTunnelModule:
             try host.loadTunnelModule()
-            return nil // a loaded module is harmless and tunl0 cannot be deleted
+            return nil  // a loaded module is harmless and tunl0 cannot be deleted
         case let .setLinkUp(name):
             let recorded = !state.linksSetUp.contains(name)
             if recorded { state.linksSetUp.append(name); try store.save(state) }
@@ -141,8 +147,9 @@ public final class Executor {
             }
         case let .setSysctl(key, _, to):
             guard let current = try host.readSysctl(key) else {
-                throw SystemError(operation: "setting \(key) to \(to)", errno: 2,
-                                  reason: "\(key.procPath) does not exist (no such interface?)")
+                throw SystemError(
+                    operation: "setting \(key) to \(to)", errno: 2,
+                    reason: "\(key.procPath) does not exist (no such interface?)")
             }
             let previousRecord = state.sysctls[key.description]
             state.sysctls[key.description] = .init(original: previousRecord?.original ?? current, written: to)
@@ -163,12 +170,12 @@ public final class Executor {
             return { [host] in try host.deleteAddress(ip, prefix: ip.hostPrefixLength, device: device) }
         case let .adoptAddress(ip, prefix, device):
             try host.addAddress(ip, prefix: prefix, device: device, replace: true)
-            return nil // leaving the mark on is harmless
+            return nil  // leaving the mark on is harmless
         case let .removeAddress(ip, prefix, device):
             do {
                 try host.deleteAddress(ip, prefix: prefix, device: device)
             } catch let e as NetlinkError where e.errno == EADDRNOTAVAIL {
-                return nil // already gone (someone else removed it): the goal holds
+                return nil  // already gone (someone else removed it): the goal holds
             }
             return { [host] in try host.addAddress(ip, prefix: prefix, device: device, replace: false) }
         case let .deleteDevice(name):

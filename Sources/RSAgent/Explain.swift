@@ -1,6 +1,7 @@
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Turns a failure into the one sentence an operator reads: what was being done, on what, the
@@ -34,11 +35,14 @@ public enum Explain {
         case (.loadTunnelModule, _):
             return "kernel lacks IP-in-IP tunnel support (modprobe ipip) — \(reasonOf(error))"
         case (.addAddress, EEXIST):
-            return "address already assigned by another program (not owned by rsagent) — the kernel said \(reasonOf(error))"
+            return
+                "address already assigned by another program (not owned by rsagent) — the kernel said \(reasonOf(error))"
         case (.addAddress(let ip, let device), EACCES) where !ip.isIPv4:
-            return "IPv6 is disabled on \(device) (net.ipv6.conf.\(device).disable_ipv6=1) — the kernel said \(reasonOf(error))"
+            return
+                "IPv6 is disabled on \(device) (net.ipv6.conf.\(device).disable_ipv6=1) — the kernel said \(reasonOf(error))"
         case (.addAddress, EAFNOSUPPORT):
-            return "kernel lacks IPv6 support (booted with ipv6.disable=1, or no ipv6 module) — the kernel said \(reasonOf(error))"
+            return
+                "kernel lacks IPv6 support (booted with ipv6.disable=1, or no ipv6 module) — the kernel said \(reasonOf(error))"
         default:
             return "the kernel said \(reasonOf(error))"
         }
@@ -55,11 +59,13 @@ public enum Explain {
             return "run rsagent as root (it needs CAP_NET_ADMIN)"
         }
         if e == EROFS {
-            return "/proc/sys is read-only here (a container?); set it from the host or give the container its own network namespace"
+            return
+                "/proc/sys is read-only here (a container?); set it from the host or give the container its own network namespace"
         }
         switch (action, e) {
         case (.createDevice(_, "dummy"), EOPNOTSUPP):
-            return "load the module with `modprobe dummy` (package linux-modules-extra on some distributions), or use `device: lo`"
+            return
+                "load the module with `modprobe dummy` (package linux-modules-extra on some distributions), or use `device: lo`"
         case (.loadTunnelModule, _):
             return "load the module with `modprobe ipip`; LVS-Tun cannot work without it"
         case (.addAddress, EEXIST):

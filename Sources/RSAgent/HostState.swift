@@ -11,8 +11,10 @@ public struct HostState: Sendable {
     /// Interface of the default route (IPv4, else IPv6), if there is one.
     public var defaultRouteInterface: String?
 
-    public init(links: [Link] = [], addresses: [Address] = [], sysctls: [SysctlKey: Int] = [:],
-                defaultRouteInterface: String? = nil) {
+    public init(
+        links: [Link] = [], addresses: [Address] = [], sysctls: [SysctlKey: Int] = [:],
+        defaultRouteInterface: String? = nil
+    ) {
         self.links = links; self.addresses = addresses; self.sysctls = sysctls
         self.defaultRouteInterface = defaultRouteInterface
     }

@@ -1,7 +1,8 @@
 import Foundation
 import Netlink
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The real host: rtnetlink through libnl for links and addresses, `/proc/sys` for sysctls.
@@ -23,8 +24,9 @@ public final class KernelHost: HostSystem {
                 if let v = try? readSysctl(k) { sysctls[k] = v }
             }
         }
-        return HostState(links: links, addresses: addresses, sysctls: sysctls,
-                         defaultRouteInterface: defaultRouteInterface(links))
+        return HostState(
+            links: links, addresses: addresses, sysctls: sysctls,
+            defaultRouteInterface: defaultRouteInterface(links))
     }
 
     /// The interface a packet to a far-away documentation address would leave by: the default
@@ -32,7 +34,8 @@ public final class KernelHost: HostSystem {
     func defaultRouteInterface(_ links: [Link]) -> String? {
         for probe in ["198.51.100.1", "2001:db8::1"] {
             if let r = try? socket.routeGet(RouteQuery(to: IPAddress(probe)!)), r.kind == .unicast,
-               let oif = r.oif, let l = links.first(where: { $0.index == oif }) {
+                let oif = r.oif, let l = links.first(where: { $0.index == oif })
+            {
                 return l.name
             }
         }
@@ -69,8 +72,12 @@ public final class KernelHost: HostSystem {
     /// `modprobe ipip`: loading the module creates `tunl0` in every network namespace. The
     /// kernel offers no netlink request for loading a module, so this one program is spawned.
     public func loadTunnelModule() throws {
-        guard let modprobe = ["/usr/sbin/modprobe", "/sbin/modprobe"].first(where: FileManager.default.isExecutableFile) else {
-            throw SystemError(operation: "modprobe ipip", errno: ENOENT, reason: "tunl0 does not exist and modprobe is not installed (Debian package kmod)")
+        guard
+            let modprobe = ["/usr/sbin/modprobe", "/sbin/modprobe"].first(where: FileManager.default.isExecutableFile)
+        else {
+            throw SystemError(
+                operation: "modprobe ipip", errno: ENOENT,
+                reason: "tunl0 does not exist and modprobe is not installed (Debian package kmod)")
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: modprobe)
@@ -79,27 +86,33 @@ public final class KernelHost: HostSystem {
         let err = Pipe()
         p.standardError = err
         do { try p.run() } catch {
-            throw SystemError(operation: "modprobe ipip", errno: ENOENT, reason: "modprobe could not be run (\(error.localizedDescription))")
+            throw SystemError(
+                operation: "modprobe ipip", errno: ENOENT,
+                reason: "modprobe could not be run (\(error.localizedDescription))")
         }
         p.waitUntilExit()
         indexByName["tunl0"] = nil
         if (try? index("tunl0")) == nil {
             let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 .trimmingCharacters(in: .whitespacesAndNewlines)
-            throw SystemError(operation: "modprobe ipip", errno: EOPNOTSUPP,
-                              reason: text.isEmpty ? "tunl0 did not appear" : text)
+            throw SystemError(
+                operation: "modprobe ipip", errno: EOPNOTSUPP,
+                reason: text.isEmpty ? "tunl0 did not appear" : text)
         }
     }
 
     public func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {
-        let r = AddressRequest(index: try index(device), device: device, address: ip, prefixLength: prefix,
-                               label: Self.label(for: device))
+        let r = AddressRequest(
+            index: try index(device), device: device, address: ip, prefixLength: prefix,
+            label: Self.label(for: device))
         if replace { try socket.replaceAddress(r) } else { try socket.addAddress(r) }
     }
 
     public func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws {
-        try socket.deleteAddress(AddressRequest(index: try index(device), device: device, address: ip,
-                                                prefixLength: prefix))
+        try socket.deleteAddress(
+            AddressRequest(
+                index: try index(device), device: device, address: ip,
+                prefixLength: prefix))
     }
 
     /// `lo:rs`, so `ip addr` and `ifconfig` users see which addresses are rsagent's. IPv4 only;
@@ -124,8 +137,11 @@ public final class KernelHost: HostSystem {
 
     public func writeSysctl(_ key: SysctlKey, _ value: Int) throws {
         guard key.name.validValues.contains(value) else {
-            throw SystemError(operation: "setting \(key) to \(value)", errno: EINVAL,
-                              reason: "\(value) is outside the values the kernel gives meaning to (\(key.name.validValues.sorted().map(String.init).joined(separator: ", ")))")
+            throw SystemError(
+                operation: "setting \(key) to \(value)", errno: EINVAL,
+                reason:
+                    "\(value) is outside the values the kernel gives meaning to (\(key.name.validValues.sorted().map(String.init).joined(separator: ", ")))"
+            )
         }
         let fd = open(key.procPath, O_WRONLY | O_CLOEXEC)
         if fd < 0 {

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `--netns NAME`: move this process into `/run/netns/NAME`, as `ip -n NAME` does.
@@ -14,21 +15,26 @@ public enum NetworkNamespace {
     public static func enter(_ name: String) throws {
         if ProcessInfo.processInfo.environment[enteredVariable] == name { return }
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
-            throw SystemError(operation: "entering network namespace \(name)", errno: EINVAL,
-                              reason: "a namespace name cannot contain '/'; give the name `ip netns list` shows")
+            throw SystemError(
+                operation: "entering network namespace \(name)", errno: EINVAL,
+                reason: "a namespace name cannot contain '/'; give the name `ip netns list` shows")
         }
         let path = "/run/netns/\(name)"
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let e = errno
-            throw SystemError(operation: "entering network namespace \(name)", errno: e,
-                              reason: "\(path): \(String(cString: strerror(e))); create it with `ip netns add \(name)` or check `ip netns list`")
+            throw SystemError(
+                operation: "entering network namespace \(name)", errno: e,
+                reason:
+                    "\(path): \(String(cString: strerror(e))); create it with `ip netns add \(name)` or check `ip netns list`"
+            )
         }
         defer { close(fd) }
         guard c_setns(fd, cloneNewNet) == 0 else {
             let e = errno
-            throw SystemError(operation: "entering network namespace \(name)", errno: e,
-                              reason: "setns: \(String(cString: strerror(e))); run as root")
+            throw SystemError(
+                operation: "entering network namespace \(name)", errno: e,
+                reason: "setns: \(String(cString: strerror(e))); run as root")
         }
         if threadCount() > 1 { try reexec(marking: name) }
     }
@@ -47,11 +53,12 @@ public enum NetworkNamespace {
         var cargs = args.map { strdup($0) } + [nil]
         execv("/proc/self/exe", &cargs)
         let e = errno
-        throw SystemError(operation: "re-executing inside network namespace \(name)", errno: e,
-                          reason: String(cString: strerror(e)))
+        throw SystemError(
+            operation: "re-executing inside network namespace \(name)", errno: e,
+            reason: String(cString: strerror(e)))
     }
 }
 
 // glibc declares setns(2) only under _GNU_SOURCE, which Swift's Glibc module does not define.
 @_silgen_name("setns") private func c_setns(_ fd: Int32, _ nstype: Int32) -> Int32
-private let cloneNewNet: Int32 = 0x4000_0000 // CLONE_NEWNET
+private let cloneNewNet: Int32 = 0x4000_0000  // CLONE_NEWNET

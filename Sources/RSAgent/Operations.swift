@@ -52,8 +52,10 @@ public struct DownResult: Codable, Sendable {
 public enum Operations {
     /// Plans and (unless `dryRun`) applies. `observed` may be passed when the caller read the
     /// host already (the CLI does so while the profile is decoded on another thread).
-    public static func apply(profile: Profile, path: String, host: any HostSystem, observed: HostState? = nil,
-                             dryRun: Bool, adopt: Bool) throws -> ApplyResult {
+    public static func apply(
+        profile: Profile, path: String, host: any HostSystem, observed: HostState? = nil,
+        dryRun: Bool, adopt: Bool
+    ) throws -> ApplyResult {
         let store = StateStore(directory: profile.stateDir)
         // A dry run changes nothing and takes no lock. Otherwise: if another run held the lock,
         // it changed the host meanwhile, so what was read before is read again.
@@ -69,8 +71,9 @@ public enum Operations {
         remembered = !state.isEmpty
         let observed = try (lock?.waited == true ? nil : observed) ?? host.observe()
         let plan = Planner.plan(profile, host: observed, state: state, options: .init(adopt: adopt))
-        var r = ApplyResult(profile: path, dryRun: dryRun, result: "", interfaces: plan.interfaces,
-                            actions: [], conflicts: plan.conflicts, errors: [], warnings: plan.warnings)
+        var r = ApplyResult(
+            profile: path, dryRun: dryRun, result: "", interfaces: plan.interfaces,
+            actions: [], conflicts: plan.conflicts, errors: [], warnings: plan.warnings)
         if !plan.conflicts.isEmpty {
             r.result = "conflict"
             r.actions = plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "not_run") }
@@ -86,13 +89,15 @@ public enum Operations {
         let report = executor.apply(plan.actions)
         remembered = !executor.state.isEmpty || !state.isEmpty
         r.actions = actionReports(plan.actions, report)
-        r.errors = report.failures.map { Explain.sentence($0.action, $0.error) }
+        r.errors =
+            report.failures.map { Explain.sentence($0.action, $0.error) }
             + report.rollbackFailures.map { "rolling back: " + Explain.sentence($0.action, $0.error) }
-        r.result = switch report.outcome {
-        case .converged: "converged"
-        case .rolledBack: "rolled_back"
-        case .partial: "partial"
-        }
+        r.result =
+            switch report.outcome {
+            case .converged: "converged"
+            case .rolledBack: "rolled_back"
+            case .partial: "partial"
+            }
         return r
     }
 
@@ -113,10 +118,12 @@ public enum Operations {
     static func actionReports(_ actions: [Action], _ report: ExecutionReport) -> [ActionReport] {
         // Index by position: the same action value never appears twice in one plan.
         let done = Set(report.done), rolled = Set(report.rolledBack)
-        let failed = Dictionary(report.failures.map { ($0.action, Explain.sentence($0.action, $0.error)) },
-                                uniquingKeysWith: { a, _ in a })
+        let failed = Dictionary(
+            report.failures.map { ($0.action, Explain.sentence($0.action, $0.error)) },
+            uniquingKeysWith: { a, _ in a })
         return actions.map { a in
-            let status = rolled.contains(a) ? "rolled_back" : done.contains(a) ? "done" : failed[a] != nil ? "failed" : "not_run"
+            let status =
+                rolled.contains(a) ? "rolled_back" : done.contains(a) ? "done" : failed[a] != nil ? "failed" : "not_run"
             return ActionReport(kind: a.kind, summary: a.summary, status: status, error: failed[a])
         }
     }

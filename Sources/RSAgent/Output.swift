@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Aligned text tables for people.
@@ -15,7 +16,9 @@ public struct Table {
     /// Characters across a 10,000-row table costs more than the rest of `status`.
     public func render(indent: String = "  ") -> String {
         var widths = headers.map(\.utf8.count)
-        for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.utf8.count) } }
+        for r in rows {
+            for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.utf8.count) }
+        }
         var out = ""
         out.reserveCapacity((rows.count + 1) * (widths.reduce(0, +) + 8))
         // Padding strings made once (slicing one long string walks Characters on every cell).

@@ -12,8 +12,10 @@ public enum Planner {
         public init(adopt: Bool = false) { self.adopt = adopt }
     }
 
-    public static func plan(_ profile: Profile, host: HostState, state: AgentState,
-                            options: Options = .init()) -> Plan {
+    public static func plan(
+        _ profile: Profile, host: HostState, state: AgentState,
+        options: Options = .init()
+    ) -> Plan {
         var plan = Plan()
         plan.interfaces = facingInterfaces(profile, host: host, plan: &plan)
         planDevice(profile, host: host, state: state, options: options, plan: &plan)
@@ -28,21 +30,31 @@ public enum Planner {
         if let listed = profile.interfaces {
             for name in listed where host.link(named: name) == nil {
                 let have = host.links.filter { !$0.isLoopback }.map(\.name).joined(separator: ", ")
-                plan.conflicts.append(Conflict(id: "interface.missing",
-                    message: "interface \(name) in `interfaces:` does not exist on this host (it has: \(have.isEmpty ? "none" : have)); fix the name in the profile"))
+                plan.conflicts.append(
+                    Conflict(
+                        id: "interface.missing",
+                        message:
+                            "interface \(name) in `interfaces:` does not exist on this host (it has: \(have.isEmpty ? "none" : have)); fix the name in the profile"
+                    ))
             }
             return listed
         }
         guard let def = host.defaultRouteInterface, def != "lo" else {
-            plan.conflicts.append(Conflict(id: "interface.unknown",
-                message: "cannot tell which interface faces the director: this host has no default route; list it in the profile as `interfaces: [eth0]`"))
+            plan.conflicts.append(
+                Conflict(
+                    id: "interface.unknown",
+                    message:
+                        "cannot tell which interface faces the director: this host has no default route; list it in the profile as `interfaces: [eth0]`"
+                ))
             return []
         }
         return [def]
     }
 
-    static func planDevice(_ profile: Profile, host: HostState, state: AgentState, options: Options,
-                           plan: inout Plan) {
+    static func planDevice(
+        _ profile: Profile, host: HostState, state: AgentState, options: Options,
+        plan: inout Plan
+    ) {
         let name = profile.deviceName
         switch profile.device {
         case .lo, .tunl0:
@@ -51,7 +63,10 @@ public enum Planner {
             } else if profile.device == .tunl0 {
                 plan.actions += [.loadTunnelModule, .setLinkUp(name: name)]
             } else {
-                plan.conflicts.append(Conflict(id: "device.missing", message: "this host has no loopback device `lo`; is this a network namespace without one?"))
+                plan.conflicts.append(
+                    Conflict(
+                        id: "device.missing",
+                        message: "this host has no loopback device `lo`; is this a network namespace without one?"))
             }
         case .dummy:
             guard let l = host.link(named: name) else {
@@ -59,16 +74,24 @@ public enum Planner {
                 return
             }
             if l.kind != "dummy" {
-                plan.conflicts.append(Conflict(id: "device.foreign",
-                    message: "device \(name) exists and is \(l.kind.map { "a \($0) device" } ?? "a device of another kind"), not a dummy; pick another `device_name`"))
+                plan.conflicts.append(
+                    Conflict(
+                        id: "device.foreign",
+                        message:
+                            "device \(name) exists and is \(l.kind.map { "a \($0) device" } ?? "a device of another kind"), not a dummy; pick another `device_name`"
+                    ))
                 return
             }
             if !state.devices.contains(name) && l.alias != ownerAlias {
                 if options.adopt {
                     plan.actions.append(.adoptDevice(name: name))
                 } else {
-                    plan.conflicts.append(Conflict(id: "device.foreign",
-                        message: "dummy device \(name) exists but was not created by rsagent; run `rsagent apply --adopt` to take it over, or pick another `device_name`"))
+                    plan.conflicts.append(
+                        Conflict(
+                            id: "device.foreign",
+                            message:
+                                "dummy device \(name) exists but was not created by rsagent; run `rsagent apply --adopt` to take it over, or pick another `device_name`"
+                        ))
                     return
                 }
             }
@@ -144,8 +167,12 @@ public enum Planner {
                 if present.isOwned {
                     removals.append(.removeAddress(present.address, prefix: present.prefixLength, device: dev))
                 } else {
-                    plan.conflicts.append(Conflict(id: "vip.elsewhere",
-                        message: "VIP \(vip.address) is also on \(dev) (not added by rsagent): this host would answer ARP for it there and take the director's traffic; remove it (ip addr del \(present.address)/\(present.prefixLength) dev \(dev)) or drop it from the profile"))
+                    plan.conflicts.append(
+                        Conflict(
+                            id: "vip.elsewhere",
+                            message:
+                                "VIP \(vip.address) is also on \(dev) (not added by rsagent): this host would answer ARP for it there and take the director's traffic; remove it (ip addr del \(present.address)/\(present.prefixLength) dev \(dev)) or drop it from the profile"
+                        ))
                 }
             }
             consider(at)
@@ -155,8 +182,12 @@ public enum Planner {
                 if options.adopt {
                     adds.append(.adoptAddress(vip.address, prefix: here.prefixLength, device: device))
                 } else {
-                    plan.conflicts.append(Conflict(id: "vip.foreign",
-                        message: "\(vip.address)/\(here.prefixLength) is already on \(device) but was not added by rsagent (no owner mark); run `rsagent apply --adopt` to take it over, or remove it (ip addr del \(vip.address)/\(here.prefixLength) dev \(device))"))
+                    plan.conflicts.append(
+                        Conflict(
+                            id: "vip.foreign",
+                            message:
+                                "\(vip.address)/\(here.prefixLength) is already on \(device) but was not added by rsagent (no owner mark); run `rsagent apply --adopt` to take it over, or remove it (ip addr del \(vip.address)/\(here.prefixLength) dev \(device))"
+                        ))
                 }
             } else {
                 adds.append(.addAddress(vip.address, device: device))
@@ -195,7 +226,9 @@ public enum Planner {
             if now == saved.written {
                 plan.actions.append(.restoreSysctl(key: key, from: now, to: saved.original))
             } else if now != saved.original && now != nil {
-                plan.warnings.append("\(key) was changed by someone else since rsagent set it to \(saved.written) (now \(now!), before rsagent \(saved.original)); left as it is")
+                plan.warnings.append(
+                    "\(key) was changed by someone else since rsagent set it to \(saved.written) (now \(now!), before rsagent \(saved.original)); left as it is"
+                )
             }
         }
         for name in state.linksSetUp.sorted() where !deleted.contains(name) {

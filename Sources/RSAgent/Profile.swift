@@ -26,7 +26,11 @@ public enum RPFilterPolicy: String, Sendable, Codable, CaseIterable {
     case leave, loose, off
     /// The sysctl value (`rp_filter` 2 = loose, 0 = off); nil for `leave`.
     public var value: Int? {
-        switch self { case .leave: nil; case .loose: 2; case .off: 0 }
+        switch self {
+        case .leave: nil;
+        case .loose: 2;
+        case .off: 0
+        }
     }
 }
 
@@ -63,7 +67,8 @@ public struct Endpoint: Hashable, Sendable, Codable, CustomStringConvertible {
         let hostPart: Substring, portPart: Substring
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]"),
-                  text[text.index(after: close)...].hasPrefix(":") else { return nil }
+                text[text.index(after: close)...].hasPrefix(":")
+            else { return nil }
             hostPart = text[text.index(after: text.startIndex)..<close]
             portPart = text[text.index(close, offsetBy: 2)...]
         } else {

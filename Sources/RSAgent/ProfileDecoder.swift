@@ -32,8 +32,13 @@ public struct ProfileDecoder {
     public static func load(path: String) throws -> Profile {
         guard let data = FileManager.default.contents(atPath: path) else {
             let why = FileManager.default.fileExists(atPath: path) ? "it cannot be read (permissions?)" : "no such file"
-            throw ProfileError(problems: [ProfileProblem(file: path, line: 0, column: 0,
-                message: "reading the profile failed: \(why); pass an existing file with -c (examples in /etc/rsagent/profiles)")])
+            throw ProfileError(problems: [
+                ProfileProblem(
+                    file: path, line: 0, column: 0,
+                    message:
+                        "reading the profile failed: \(why); pass an existing file with -c (examples in /etc/rsagent/profiles)"
+                )
+            ])
         }
         return try decode(String(decoding: data, as: UTF8.self), file: path)
     }
@@ -43,8 +48,10 @@ public struct ProfileDecoder {
         return try d.run(text)
     }
 
-    static let topKeys = ["mode", "device", "device_name", "interfaces", "vips", "arp", "rp_filter",
-                          "load", "test_service", "state_dir", "on_stop"]
+    static let topKeys = [
+        "mode", "device", "device_name", "interfaces", "vips", "arp", "rp_filter",
+        "load", "test_service", "state_dir", "on_stop",
+    ]
 
     mutating func run(_ text: String) throws -> Profile {
         let root: Node?
@@ -61,14 +68,22 @@ public struct ProfileDecoder {
         }
         let top = fields(root, allowed: Self.topKeys, context: "the profile")
 
-        let mode: Mode = top["mode"].flatMap { choice($0, "mode") } ?? {
-            if top["mode"] == nil { problem(root, "`mode:` is missing; say `mode: dr` (direct routing) or `mode: tun` (IP-in-IP tunnel)") }
-            return .dr
-        }()
+        let mode: Mode =
+            top["mode"].flatMap { choice($0, "mode") }
+            ?? {
+                if top["mode"] == nil {
+                    problem(
+                        root, "`mode:` is missing; say `mode: dr` (direct routing) or `mode: tun` (IP-in-IP tunnel)")
+                }
+                return .dr
+            }()
         let device: DeviceKind = top["device"].flatMap { choice($0, "device") } ?? (mode == .tun ? .tunl0 : .lo)
         if let n = top["device"] {
             if mode == .tun && device != .tunl0 {
-                problem(n, "`device: \(device.rawValue)` does not work with `mode: tun`: the director's IP-in-IP packets are decapsulated on tunl0; use `device: tunl0` (the default for tun)")
+                problem(
+                    n,
+                    "`device: \(device.rawValue)` does not work with `mode: tun`: the director's IP-in-IP packets are decapsulated on tunl0; use `device: tunl0` (the default for tun)"
+                )
             } else if mode == .dr && device == .tunl0 {
                 problem(n, "`device: tunl0` is for `mode: tun`; with `mode: dr` use `lo` or `dummy`")
             }
@@ -76,7 +91,8 @@ public struct ProfileDecoder {
         var deviceName = device == .dummy ? Profile.defaultDummyName : device.rawValue
         if let n = top["device_name"], let s = string(n, "device_name") {
             if device != .dummy {
-                problem(n, "`device_name:` applies only to `device: dummy` (rsagent names and owns that device); remove it")
+                problem(
+                    n, "`device_name:` applies only to `device: dummy` (rsagent names and owns that device); remove it")
             } else if let why = Self.invalidInterfaceName(s) {
                 problem(n, "device_name `\(s)` \(why)")
             } else if s == "lo" || s == "tunl0" {
@@ -92,13 +108,21 @@ public struct ProfileDecoder {
             for item in list(n, "interfaces") {
                 guard let s = string(item, "interfaces entry") else { continue }
                 if let why = Self.invalidInterfaceName(s) { problem(item, "interface `\(s)` \(why)"); continue }
-                if s == "lo" { problem(item, "`lo` does not face the director; list the interface the director's packets arrive on (eth0…)"); continue }
+                if s == "lo" {
+                    problem(
+                        item,
+                        "`lo` does not face the director; list the interface the director's packets arrive on (eth0…)");
+                    continue
+                }
                 if seen[s] != nil { problem(item, "interface `\(s)` is listed twice"); continue }
                 seen[s] = item
                 interfaces?.append(s)
             }
             if case .sequence(let seq) = n, seq.isEmpty {
-                problem(n, "`interfaces:` is empty; list the interfaces facing the director, or remove the key to use the default route's")
+                problem(
+                    n,
+                    "`interfaces:` is empty; list the interfaces facing the director, or remove the key to use the default route's"
+                )
             }
         }
 
@@ -113,13 +137,23 @@ public struct ProfileDecoder {
         if let n = top["arp"] {
             let f = fields(n, allowed: ["ignore", "announce", "scope"], context: "`arp:`")
             if let v = f["ignore"], let i = int(v, "arp.ignore") {
-                if [1, 2, 3, 8].contains(i) { arp.ignore = i } else {
-                    problem(v, "arp.ignore \(i) is not allowed: use 1 (reply only for addresses on the receiving interface; the LVS setting), 2, 3 or 8 — 0 would let this host answer ARP for the VIPs")
+                if [1, 2, 3, 8].contains(i) {
+                    arp.ignore = i
+                } else {
+                    problem(
+                        v,
+                        "arp.ignore \(i) is not allowed: use 1 (reply only for addresses on the receiving interface; the LVS setting), 2, 3 or 8 — 0 would let this host answer ARP for the VIPs"
+                    )
                 }
             }
             if let v = f["announce"], let i = int(v, "arp.announce") {
-                if [1, 2].contains(i) { arp.announce = i } else {
-                    problem(v, "arp.announce \(i) is not allowed: use 2 (never announce a VIP as ARP source; the LVS setting) or 1")
+                if [1, 2].contains(i) {
+                    arp.announce = i
+                } else {
+                    problem(
+                        v,
+                        "arp.announce \(i) is not allowed: use 2 (never announce a VIP as ARP source; the LVS setting) or 1"
+                    )
                 }
             }
             if let v = f["scope"], let s: ARPScope = choice(v, "arp.scope") { arp.scope = s }
@@ -136,15 +170,20 @@ public struct ProfileDecoder {
 
         var stateDir = Profile.defaultStateDir
         if let n = top["state_dir"], let s = string(n, "state_dir") {
-            if s.hasPrefix("/") && !s.contains("\0") { stateDir = s } else {
+            if s.hasPrefix("/") && !s.contains("\0") {
+                stateDir = s
+            } else {
                 problem(n, "state_dir `\(s)` must be an absolute path such as /var/lib/rsagent")
             }
         }
         let onStop: OnStop = top["on_stop"].flatMap { choice($0, "on_stop") } ?? .keep
 
-        if !problems.isEmpty { throw ProfileError(problems: problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) }) }
-        return Profile(mode: mode, device: device, deviceName: deviceName, interfaces: interfaces, vips: vips,
-                       arp: arp, rpFilter: rp, load: load, testService: test, stateDir: stateDir, onStop: onStop)
+        if !problems.isEmpty {
+            throw ProfileError(problems: problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        }
+        return Profile(
+            mode: mode, device: device, deviceName: deviceName, interfaces: interfaces, vips: vips,
+            arp: arp, rpFilter: rp, load: load, testService: test, stateDir: stateDir, onStop: onStop)
     }
 
     // MARK: sections
@@ -177,7 +216,9 @@ public struct ProfileDecoder {
                 problem(addrNode, "VIP \(ip) is listed twice (first on line \(line))"); continue
             }
             if mode == .tun && !ip.isIPv4 {
-                problem(addrNode, "VIP \(ip) is IPv6, but LVS-Tun over tunl0 carries IPv4 only; use `mode: dr` for IPv6 VIPs")
+                problem(
+                    addrNode,
+                    "VIP \(ip) is IPv6, but LVS-Tun over tunl0 carries IPv4 only; use `mode: dr` for IPv6 VIPs")
                 continue
             }
             seen[ip] = addrNode.mark?.line ?? 0
@@ -199,7 +240,10 @@ public struct ProfileDecoder {
             problem(node, "VIP `\(text)` is not an IPv4 or IPv6 address"); return nil
         }
         if let prefix, prefix != ip.hostPrefixLength {
-            problem(node, "VIP `\(text)` must be a single address (/\(ip.hostPrefixLength)): a wider prefix on a non-ARPing device would make this host claim the whole network; write `\(ip)`")
+            problem(
+                node,
+                "VIP `\(text)` must be a single address (/\(ip.hostPrefixLength)): a wider prefix on a non-ARPing device would make this host claim the whole network; write `\(ip)`"
+            )
             return nil
         }
         if let why = Self.unusableVIPReason(ip) { problem(node, "VIP \(ip) \(why)"); return nil }
@@ -220,7 +264,9 @@ public struct ProfileDecoder {
             if ip.isInside(IPAddress("::1")!, prefix: 128) { return "is the loopback address ::1" }
             if b0 == 0xff { return "is a multicast address" }
             if b0 == 0xfe && b1 & 0xc0 == 0x80 { return "is link-local (fe80::/10); directors cannot route to it" }
-            if ip.isInside(IPAddress("::ffff:0.0.0.0")!, prefix: 96) { return "is an IPv4-mapped IPv6 address; write the IPv4 address" }
+            if ip.isInside(IPAddress("::ffff:0.0.0.0")!, prefix: 96) {
+                return "is an IPv4-mapped IPv6 address; write the IPv4 address"
+            }
         }
         return nil
     }
@@ -231,7 +277,8 @@ public struct ProfileDecoder {
             guard let s = string(item, "service") else { continue }
             let parts = s.lowercased().split(separator: "/")
             guard parts.count == 2, let proto = ServicePort.Proto(rawValue: String(parts[0])),
-                  let port = Int(parts[1]), (1...65535).contains(port) else {
+                let port = Int(parts[1]), (1...65535).contains(port)
+            else {
                 problem(item, "service `\(s)` must be PROTO/PORT with PROTO tcp or udp and PORT 1–65535, e.g. tcp/80")
                 continue
             }
@@ -250,7 +297,9 @@ public struct ProfileDecoder {
         if let v = f["allow"] {
             for item in list(v, "load.allow") {
                 guard let s = string(item, "load.allow entry") else { continue }
-                if let c = CIDR(s) { l.allow.append(c) } else {
+                if let c = CIDR(s) {
+                    l.allow.append(c)
+                } else {
                     problem(item, "load.allow entry `\(s)` is not a network such as 192.0.2.0/24 or 2001:db8::/64")
                 }
             }
@@ -258,7 +307,11 @@ public struct ProfileDecoder {
         if let v = f["weight"] {
             let w = fields(v, allowed: ["max", "min"], context: "`load.weight:`")
             if let m = w["max"], let i = int(m, "load.weight.max") {
-                if (1...100).contains(i) { l.weightMax = i } else { problem(m, "load.weight.max \(i) must be 1–100 (percent of capacity)") }
+                if (1...100).contains(i) {
+                    l.weightMax = i
+                } else {
+                    problem(m, "load.weight.max \(i) must be 1–100 (percent of capacity)")
+                }
             }
             if let m = w["min"], let i = int(m, "load.weight.min") {
                 if (0...100).contains(i) { l.weightMin = i } else { problem(m, "load.weight.min \(i) must be 0–100") }
@@ -285,7 +338,9 @@ public struct ProfileDecoder {
         var used: [Int: String] = [:]
         func claim(_ port: Int?, _ what: String) {
             guard let port else { return }
-            if let other = used[port] { problem(node, "\(what) port \(port) is also used by \(other); every listener needs its own port") }
+            if let other = used[port] {
+                problem(node, "\(what) port \(port) is also used by \(other); every listener needs its own port")
+            }
             used[port] = what
         }
         claim(load?.http?.port, "load.http")
@@ -315,10 +370,11 @@ public struct ProfileDecoder {
     func yamlProblem(_ e: YamlError, text: String) -> ProfileProblem {
         switch e {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
-             let .composer(context, problem, mark, _):
+            let .composer(context, problem, mark, _):
             let ctx = context.map { "\($0.text) " } ?? ""
-            return ProfileProblem(file: file, line: mark.line, column: mark.column,
-                                  message: "this is not valid YAML: \(ctx)\(problem)")
+            return ProfileProblem(
+                file: file, line: mark.line, column: mark.column,
+                message: "this is not valid YAML: \(ctx)\(problem)")
         case let .duplicatedKeysInMapping(dups, context):
             // Yams points at the mapping; point at the repeated key's second line instead.
             var line = context.mark.line, column = context.mark.column
@@ -331,8 +387,9 @@ public struct ProfileDecoder {
                     column = hits[1].element.prefix { $0 == " " || $0 == "-" }.count + 1
                 }
             }
-            return ProfileProblem(file: file, line: line, column: column,
-                                  message: "key \(dups.map { "`\($0)`" }.joined(separator: ", ")) appears twice in one mapping; keep one")
+            return ProfileProblem(
+                file: file, line: line, column: column,
+                message: "key \(dups.map { "`\($0)`" }.joined(separator: ", ")) appears twice in one mapping; keep one")
         default:
             return ProfileProblem(file: file, line: 1, column: 1, message: "this is not valid YAML: \(e)")
         }
@@ -349,7 +406,9 @@ public struct ProfileDecoder {
             guard let key = k.string else { problem(k, "keys in \(context) must be plain words"); continue }
             if !allowed.contains(key) {
                 var msg = "unknown key `\(key)` in \(context)"
-                if let near = allowed.min(by: { editDistance($0, key) < editDistance($1, key) }), editDistance(near, key) <= 2 {
+                if let near = allowed.min(by: { editDistance($0, key) < editDistance($1, key) }),
+                    editDistance(near, key) <= 2
+                {
                     msg += "; did you mean `\(near)`?"
                 } else {
                     msg += "; known keys: \(allowed.joined(separator: ", "))"
@@ -403,7 +462,8 @@ public struct ProfileDecoder {
         return e
     }
 
-    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ what: String) -> T? where T.RawValue == String {
+    mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ what: String) -> T?
+    where T.RawValue == String {
         guard let s = string(node, what) else { return nil }
         if let v = T(rawValue: s) { return v }
         problem(node, "\(what) `\(s)` is not one of: \(T.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -1,6 +1,7 @@
 import Foundation
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `state_dir/state.json`: what rsagent must remember that the kernel cannot hold for it.
@@ -18,7 +19,8 @@ public final class StateStore {
         do {
             return try JSONDecoder().decode(AgentState.self, from: data)
         } catch {
-            throw SystemError(operation: "reading \(path)", errno: EINVAL,
+            throw SystemError(
+                operation: "reading \(path)", errno: EINVAL,
                 reason: "the file is not rsagent state (\(error)); move it aside if it is not needed")
         }
     }
@@ -47,12 +49,17 @@ public final class StateStore {
     /// `mkdir -p -m 0700`: the state directory and any missing parents.
     func makeDirectory(_ op: String) throws {
         do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: directory, withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
         } catch {
             let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
             let e = Int32(underlying?.code ?? Int(EACCES))
-            throw SystemError(operation: op, errno: e, reason: "cannot create \(directory) (\(String(cString: strerror(e)))); make it writable for root or set `state_dir` elsewhere")
+            throw SystemError(
+                operation: op, errno: e,
+                reason:
+                    "cannot create \(directory) (\(String(cString: strerror(e)))); make it writable for root or set `state_dir` elsewhere"
+            )
         }
     }
 
@@ -79,8 +86,11 @@ public final class StateStore {
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
                 close(fd)
-                throw SystemError(operation: op, errno: EWOULDBLOCK,
-                    reason: "another rsagent has been changing this host for \(Int(timeout)) s; wait for it to finish, or find it with `fuser \(directory)/lock`")
+                throw SystemError(
+                    operation: op, errno: EWOULDBLOCK,
+                    reason:
+                        "another rsagent has been changing this host for \(Int(timeout)) s; wait for it to finish, or find it with `fuser \(directory)/lock`"
+                )
             }
             waited = true
             usleep(20_000)

@@ -68,8 +68,10 @@ public struct StatusReport: Codable, Sendable {
 }
 
 extension Operations {
-    public static func status(profile: Profile?, path: String?, stateDir: String, host: any HostSystem,
-                              observed: HostState? = nil) throws -> StatusReport {
+    public static func status(
+        profile: Profile?, path: String?, stateDir: String, host: any HostSystem,
+        observed: HostState? = nil
+    ) throws -> StatusReport {
         let store = StateStore(directory: stateDir)
         let state = try store.load()
         let h = try observed ?? host.observe()
@@ -84,28 +86,32 @@ extension Operations {
             stateDir: stateDir,
             adminState: admin.flatMap { ["ready", "drain", "maint"].contains($0) ? $0 : nil } ?? "ready",
             addresses: h.ownedAddresses.sorted { ($0.index, $0.address) < ($1.index, $1.address) }.map {
-                .init(address: $0.address.description, prefix: $0.prefixLength, device: h.name(of: $0.index),
-                      label: $0.label, tentative: $0.isTentative)
+                .init(
+                    address: $0.address.description, prefix: $0.prefixLength, device: h.name(of: $0.index),
+                    label: $0.label, tentative: $0.isTentative)
             },
             devices: state.devices.map { n in
                 let l = h.link(named: n)
                 return .init(name: n, kind: l?.kind, exists: l != nil, up: l?.isUp ?? false)
             },
             sysctls: ([SysctlKey.allInterfaces] + shown).map {
-                .init(interface: $0, arpIgnore: value($0, .arpIgnore), arpAnnounce: value($0, .arpAnnounce),
-                      rpFilter: value($0, .rpFilter))
+                .init(
+                    interface: $0, arpIgnore: value($0, .arpIgnore), arpAnnounce: value($0, .arpAnnounce),
+                    rpFilter: value($0, .rpFilter))
             },
             savedSysctls: state.sysctls.sorted { $0.key < $1.key }.map { k, v in
-                .init(key: k, original: v.original, written: v.written,
-                      current: SysctlKey(parsing: k).flatMap { h.sysctls[$0] })
+                .init(
+                    key: k, original: v.original, written: v.written,
+                    current: SysctlKey(parsing: k).flatMap { h.sysctls[$0] })
             },
             profile: nil)
         if let profile, let path {
             let plan = Planner.plan(profile, host: h, state: state)
-            report.profile = .init(path: path, mode: profile.mode.rawValue, device: profile.deviceName,
-                                   interfaces: plan.interfaces, converged: plan.isEmpty,
-                                   drift: plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "planned") },
-                                   conflicts: plan.conflicts)
+            report.profile = .init(
+                path: path, mode: profile.mode.rawValue, device: profile.deviceName,
+                interfaces: plan.interfaces, converged: plan.isEmpty,
+                drift: plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "planned") },
+                conflicts: plan.conflicts)
         }
         return report
     }
@@ -116,7 +122,9 @@ extension StatusReport {
     public func renderText() -> String {
         var out = ""
         if let p = profile {
-            out += Style.bold("rsagent status") + " — \(p.path): mode \(p.mode), VIPs on \(p.device), facing \(p.interfaces.isEmpty ? "?" : p.interfaces.joined(separator: ", "))\n"
+            out +=
+                Style.bold("rsagent status")
+                + " — \(p.path): mode \(p.mode), VIPs on \(p.device), facing \(p.interfaces.isEmpty ? "?" : p.interfaces.joined(separator: ", "))\n"
         } else {
             out += Style.bold("rsagent status") + " — state in \(stateDir)\n"
         }
@@ -126,7 +134,9 @@ extension StatusReport {
         } else {
             out += "VIPs owned by rsagent (\(addresses.count))\n"
             var t = Table("ADDRESS", "DEVICE", "LABEL", "NOTE")
-            for a in addresses { t.add("\(a.address)/\(a.prefix)", a.device, a.label ?? "-", a.tentative ? "tentative (DAD)" : "") }
+            for a in addresses {
+                t.add("\(a.address)/\(a.prefix)", a.device, a.label ?? "-", a.tentative ? "tentative (DAD)" : "")
+            }
             out += t.render()
         }
         if !devices.isEmpty {

@@ -5,10 +5,10 @@ struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Converge this host to the profile: VIP device, VIPs, ARP and rp_filter sysctls.",
         discussion: """
-        Validates the whole profile and plans every change before making the first. A failure \
-        midway undoes this run's changes. Exit 0 converged, 1 runtime failure, 2 invalid \
-        profile or conflict with the host (nothing touched).
-        """)
+            Validates the whole profile and plans every change before making the first. A failure \
+            midway undoes this run's changes. Exit 0 converged, 1 runtime failure, 2 invalid \
+            profile or conflict with the host (nothing touched).
+            """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var profileOption: ProfileOption
@@ -25,8 +25,9 @@ struct Apply: ParsableCommand {
         let observed = try reportingErrors("reading the host's links and addresses") { try host.observe() }
         let profile = try decoding.value()
         let r = try reportingErrors("applying \(profileOption.profile)") {
-            try Operations.apply(profile: profile, path: profileOption.profile, host: host, observed: observed,
-                                 dryRun: dryRun, adopt: adopt)
+            try Operations.apply(
+                profile: profile, path: profileOption.profile, host: host, observed: observed,
+                dryRun: dryRun, adopt: adopt)
         }
         if json { emit(renderJSON(r)) } else { render(r) }
         if r.exitCode != 0 { throw ExitCode(r.exitCode) }
@@ -35,20 +36,23 @@ struct Apply: ParsableCommand {
     func render(_ r: ApplyResult) {
         var out = ""
         for a in r.actions {
-            let mark = switch a.status {
-            case "done": Style.green(a.statusSign)
-            case "failed": Style.red("!")
-            case "rolled_back": Style.yellow("<")
-            default: a.statusSign
-            }
-            out += "\(mark) \(a.summary)\(a.status == "rolled_back" ? "  (rolled back)" : a.status == "not_run" ? "  (not run)" : "")\n"
+            let mark =
+                switch a.status {
+                case "done": Style.green(a.statusSign)
+                case "failed": Style.red("!")
+                case "rolled_back": Style.yellow("<")
+                default: a.statusSign
+                }
+            out +=
+                "\(mark) \(a.summary)\(a.status == "rolled_back" ? "  (rolled back)" : a.status == "not_run" ? "  (not run)" : "")\n"
         }
         switch r.result {
         case "unchanged": out += "unchanged: the host already matches \(r.profile)\n"
         case "planned": out += "dry run: \(r.actions.count) action(s) planned, nothing changed\n"
         case "converged": out += Style.green("converged") + ": \(r.actions.count) action(s) done\n"
         case "conflict": out += Style.red("conflict") + ": nothing was changed\n"
-        case "rolled_back": out += Style.red("failed") + ": every change of this run was undone; the host is as it was\n"
+        case "rolled_back":
+            out += Style.red("failed") + ": every change of this run was undone; the host is as it was\n"
         default: out += Style.red("failed") + ": some changes could not be undone; see the lines marked ! and < above\n"
         }
         emit(out)

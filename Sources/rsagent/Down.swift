@@ -5,9 +5,9 @@ struct Down: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove what rsagent owns (marked VIPs, devices it created) and restore the sysctls it changed.",
         discussion: """
-        Never touches an address without rsagent's mark or a device it did not create. A sysctl \
-        that someone changed after rsagent is left as it is, with a warning.
-        """)
+            Never touches an address without rsagent's mark or a device it did not create. A sysctl \
+            that someone changed after rsagent is left as it is, with a warning.
+            """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var profileOption: ProfileOption
@@ -23,12 +23,14 @@ struct Down: ParsableCommand {
         if json {
             emit(renderJSON(r))
         } else {
-            let out = r.actions.map { "\($0.status == "failed" ? Style.red("!") : $0.statusSign) \($0.summary)\n" }.joined()
-            let verdict = switch r.result {
-            case "unchanged": "unchanged: rsagent owns nothing here\n"
-            case "removed": Style.green("down") + ": \(r.actions.count) action(s) done\n"
-            default: Style.red("partial") + ": some of rsagent's changes are still in place (see below)\n"
-            }
+            let out = r.actions.map { "\($0.status == "failed" ? Style.red("!") : $0.statusSign) \($0.summary)\n" }
+                .joined()
+            let verdict =
+                switch r.result {
+                case "unchanged": "unchanged: rsagent owns nothing here\n"
+                case "removed": Style.green("down") + ": \(r.actions.count) action(s) done\n"
+                default: Style.red("partial") + ": some of rsagent's changes are still in place (see below)\n"
+                }
             emit(out + verdict)
             for e in r.errors { emitError("rsagent: \(e)") }
         }

@@ -6,7 +6,9 @@ enum RSAgentVersionString { static let value = RSAgentVersion.string }
 
 /// Flags every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Run inside the network namespace /run/netns/NAME (like `ip -n NAME`).", valueName: "NAME"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Run inside the network namespace /run/netns/NAME (like `ip -n NAME`).", valueName: "NAME"))
     var netns: String?
 
     /// Enters the namespace; call first thing in `run()`.
@@ -21,7 +23,9 @@ struct GlobalOptions: ParsableArguments {
 
 /// `-c PROFILE`.
 struct ProfileOption: ParsableArguments {
-    @Option(name: [.customShort("c"), .customLong("config")], help: ArgumentHelp("The profile (YAML).", valueName: "PROFILE"))
+    @Option(
+        name: [.customShort("c"), .customLong("config")],
+        help: ArgumentHelp("The profile (YAML).", valueName: "PROFILE"))
     var profile: String
 
     /// Decodes and validates the profile; on problems prints each with file:line:column and

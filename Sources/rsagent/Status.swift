@@ -7,7 +7,9 @@ struct Status: ParsableCommand {
         discussion: "Exit 0, or 3 when a profile is given and the host has drifted from it.")
 
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.customShort("c"), .customLong("config")], help: ArgumentHelp("The profile to compare against.", valueName: "PROFILE"))
+    @Option(
+        name: [.customShort("c"), .customLong("config")],
+        help: ArgumentHelp("The profile to compare against.", valueName: "PROFILE"))
     var profile: String?
     @Option(help: ArgumentHelp("State directory when no profile is given.", valueName: "DIR"))
     var stateDir: String = Profile.defaultStateDir
@@ -22,7 +24,8 @@ struct Status: ParsableCommand {
         let observed = try reportingErrors("reading the host's links and addresses") { try host.observe() }
         let p = try decoding.value()
         let r = try reportingErrors("reading status") {
-            try Operations.status(profile: p, path: profile, stateDir: p?.stateDir ?? stateDir, host: host, observed: observed)
+            try Operations.status(
+                profile: p, path: profile, stateDir: p?.stateDir ?? stateDir, host: host, observed: observed)
         }
         emit(json ? renderJSON(r) : r.renderText())
         if r.exitCode != 0 { throw ExitCode(r.exitCode) }

@@ -8,9 +8,9 @@ struct RSAgentCommand: ParsableCommand {
         commandName: "rsagent",
         abstract: "Make a Linux host a correct LVS-DR / LVS-Tun realserver, from one YAML profile.",
         discussion: """
-        Exit status: 0 success, 1 runtime failure, 2 invalid profile or arguments (nothing \
-        touched), 3 drift found (status).
-        """,
+            Exit status: 0 success, 1 runtime failure, 2 invalid profile or arguments (nothing \
+            touched), 3 drift found (status).
+            """,
         version: RSAgentVersionString.value,
         subcommands: [Apply.self, Down.self, Status.self]
     )

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 @Suite(.enabled(if: Env.canRun, Env.skipReason))
@@ -204,7 +205,8 @@ struct ApplyDownTests {
 struct KernelRefusalTests {
     @Test func ipv6DisabledOnLoRollsBackAndSaysWhy() throws {
         let ns = try Namespace()
-        let r0 = try execute(Env.ipPath!, ["netns", "exec", ns.name, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/lo/disable_ipv6"])
+        let r0 = try execute(
+            Env.ipPath!, ["netns", "exec", ns.name, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/lo/disable_ipv6"])
         #expect(r0.status == 0)
         let before = try ns.snapshot()
         let r = try ns.rsagent("apply", "-c", try ns.shippedProfile("multi-vip"))

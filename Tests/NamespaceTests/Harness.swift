@@ -1,7 +1,8 @@
 import Foundation
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Root, `ip` and the built binary: what namespace tests need. Elsewhere they are skipped.
@@ -13,11 +14,15 @@ enum Env {
         return url
     }()
     /// The binary under test: $RSAGENT_BIN, else the debug build next to the sources.
-    static let binary = ProcessInfo.processInfo.environment["RSAGENT_BIN"]
+    static let binary =
+        ProcessInfo.processInfo.environment["RSAGENT_BIN"]
         ?? packageRoot.appendingPathComponent(".build/debug/rsagent").path
-    static let ipPath = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let ipPath = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
     static let canRun = isRoot && ipPath != nil && FileManager.default.isExecutableFile(atPath: binary)
-    static let skipReason: Comment = "needs root, iproute2 and a built rsagent (swift build); runs in fresh network namespaces"
+    static let skipReason: Comment =
+        "needs root, iproute2 and a built rsagent (swift build); runs in fresh network namespaces"
 }
 
 struct Output {
@@ -32,7 +37,8 @@ struct Output {
 /// Starts a program with stdout and stderr going to fresh temporary files; returns its pid.
 /// `posix_spawn` + `waitpid` rather than Foundation's `Process`, whose child reaping was seen to
 /// miss exits when many tests spawn at once.
-func spawn(_ path: String, _ args: [String], stdout: String = "/dev/null", stderr: String = "/dev/null") throws -> pid_t {
+func spawn(_ path: String, _ args: [String], stdout: String = "/dev/null", stderr: String = "/dev/null") throws -> pid_t
+{
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -41,7 +47,8 @@ func spawn(_ path: String, _ args: [String], stdout: String = "/dev/null", stder
     posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     let argv = ([path] + args).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
-    let env = (ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { _, n in n })
+    let env =
+        (ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { _, n in n })
         .map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { env.forEach { free($0) } }
     var pid: pid_t = 0
@@ -125,7 +132,8 @@ final class Namespace {
 
     /// A shipped profile with state_dir pointed at this test's own directory.
     func shippedProfile(_ name: String) throws -> String {
-        let text = try String(contentsOf: Env.packageRoot.appendingPathComponent("profiles/\(name).yaml"), encoding: .utf8)
+        let text = try String(
+            contentsOf: Env.packageRoot.appendingPathComponent("profiles/\(name).yaml"), encoding: .utf8)
         return try profile(text.replacingOccurrences(of: "state_dir: /var/lib/rsagent", with: ""))
     }
 
@@ -160,24 +168,33 @@ final class Namespace {
 
     /// Every arp_ignore / arp_announce / rp_filter of every interface, read inside the namespace.
     func sysctls() throws -> [String: Int] {
-        let r = try execute(Env.ipPath!, ["netns", "exec", name, "sh", "-c",
-            "for f in /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce /proc/sys/net/ipv4/conf/*/rp_filter; do echo \"$f $(cat $f)\"; done"])
+        let r = try execute(
+            Env.ipPath!,
+            [
+                "netns", "exec", name, "sh", "-c",
+                "for f in /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce /proc/sys/net/ipv4/conf/*/rp_filter; do echo \"$f $(cat $f)\"; done",
+            ])
         var out: [String: Int] = [:]
         for line in r.stdout.split(separator: "\n") {
             let parts = line.split(separator: " ")
-            if parts.count == 2 { out[String(parts[0]).replacingOccurrences(of: "/proc/sys/net/ipv4/conf/", with: "")] = Int(parts[1]) }
+            if parts.count == 2 {
+                out[String(parts[0]).replacingOccurrences(of: "/proc/sys/net/ipv4/conf/", with: "")] = Int(parts[1])
+            }
         }
         return out
     }
 
     func setSysctl(_ path: String, _ value: Int) throws {
-        let r = try execute(Env.ipPath!, ["netns", "exec", name, "sh", "-c", "echo \(value) > /proc/sys/net/ipv4/conf/\(path)"])
+        let r = try execute(
+            Env.ipPath!, ["netns", "exec", name, "sh", "-c", "echo \(value) > /proc/sys/net/ipv4/conf/\(path)"])
         if r.status != 0 { throw HarnessError("setting \(path): \(r.stderr)") }
     }
 
     /// Everything `down` must restore: addresses, links, sysctls.
     struct Snapshot: Equatable { var addresses: [String]; var links: [String]; var sysctls: [String: Int] }
-    func snapshot() throws -> Snapshot { Snapshot(addresses: try addresses(), links: try links(), sysctls: try sysctls()) }
+    func snapshot() throws -> Snapshot {
+        Snapshot(addresses: try addresses(), links: try links(), sysctls: try sysctls())
+    }
 }
 
 struct HarnessError: Error, CustomStringConvertible {

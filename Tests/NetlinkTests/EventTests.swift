@@ -1,8 +1,9 @@
 import Foundation
 import Netlink
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 extension NetlinkTests {
@@ -27,15 +28,21 @@ extension NetlinkTests {
             let dev = try #require(try s.links().first { $0.name == "nle0" })
             let r = AddressRequest(index: dev.index, device: "nle0", address: IPAddress("192.0.2.90")!)
             try s.addAddress(r)
-            let added = try firstEvent(events) { if case .addressAdded(let a) = $0 { a.address == r.address } else { false } }
+            let added = try firstEvent(events) {
+                if case .addressAdded(let a) = $0 { a.address == r.address } else { false }
+            }
             guard case .addressAdded(let a)? = added else { Issue.record("no RTM_NEWADDR"); return }
             #expect(a.isOwned && a.index == dev.index)
 
             try s.deleteAddress(r)
-            #expect(try firstEvent(events) { if case .addressRemoved(let a) = $0 { a.address == r.address } else { false } } != nil)
+            #expect(
+                try firstEvent(events) { if case .addressRemoved(let a) = $0 { a.address == r.address } else { false } }
+                    != nil)
 
             try s.setLink(dev.index, name: "nle0", up: false)
-            #expect(try firstEvent(events) { $0 == .link(index: dev.index, name: "nle0", isUp: false, removed: false) } != nil)
+            #expect(
+                try firstEvent(events) { $0 == .link(index: dev.index, name: "nle0", isUp: false, removed: false) }
+                    != nil)
 
             try "2\n".write(toFile: "/proc/sys/net/ipv4/conf/nle0/rp_filter", atomically: false, encoding: .utf8)
             #expect(try firstEvent(events) { $0 == .netconf(index: dev.index.rawValue, rpFilter: 2) } != nil)
@@ -47,7 +54,7 @@ extension NetlinkTests {
         @Test func anOverflowIsReportedAsOverrun() throws {
             try? PrivateNamespace.ip("link del nle0")
             try PrivateNamespace.ip("link add nle0 type veth peer name nle1")
-            let events = try EventSocket(receiveBuffer: 2048) // the kernel's minimum is about 2.3 kB
+            let events = try EventSocket(receiveBuffer: 2048)  // the kernel's minimum is about 2.3 kB
             let s = try RouteSocket()
             let dev = try #require(try s.links().first { $0.name == "nle0" })
             for i in 1...200 {

@@ -1,8 +1,9 @@
 import Foundation
 import Netlink
 import Testing
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// These tests change the network namespace they run in, so they run only in one that is
@@ -16,13 +17,16 @@ enum PrivateNamespace {
         guard let links = try? RouteSocket().links() else { return false }
         return links.map(\.name) == ["lo"]
     }()
-    static let reason: Comment = "needs root in a fresh network namespace holding only lo (scripts/test runs them under `unshare --net`)"
+    static let reason: Comment =
+        "needs root in a fresh network namespace holding only lo (scripts/test runs them under `unshare --net`)"
 
     static func ip(_ args: String) throws {
         let argv = (["/usr/sbin/ip"] + args.split(separator: " ").map(String.init)).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        guard posix_spawn(&pid, "/usr/sbin/ip", nil, nil, argv, nil) == 0 else { throw NetlinkError(operation: "spawn ip", errno: errno) }
+        guard posix_spawn(&pid, "/usr/sbin/ip", nil, nil, argv, nil) == 0 else {
+            throw NetlinkError(operation: "spawn ip", errno: errno)
+        }
         var status: Int32 = 0
         waitpid(pid, &status, 0)
         if status != 0 { throw NetlinkError(operation: "ip \(args)", errno: 0) }
@@ -78,7 +82,9 @@ struct NetlinkTests {
         do { try s.deleteAddress(r); Issue.record("second delete succeeded") } catch let e as NetlinkError {
             #expect(e.errno == EADDRNOTAVAIL)
         }
-        do { try s.createLink(name: "rsnl-x", kind: "no-such-kind"); Issue.record("bogus link kind accepted") } catch let e as NetlinkError {
+        do {
+            try s.createLink(name: "rsnl-x", kind: "no-such-kind"); Issue.record("bogus link kind accepted")
+        } catch let e as NetlinkError {
             #expect(e.errno == EOPNOTSUPP)
             #expect(e.extack == "Unknown device type")
         }
@@ -141,10 +147,13 @@ struct NetlinkTests {
             #expect(e.errno == EINVAL || e.errno == EXDEV, "\(e)")
         }
         try writeSysctl("net/ipv4/conf/nlt1/rp_filter", "2")
-        #expect(try s.routeGet(RouteQuery(to: vip.address, from: IPAddress("203.0.113.5")!, iif: lt.index)).kind == .local)
+        #expect(
+            try s.routeGet(RouteQuery(to: vip.address, from: IPAddress("203.0.113.5")!, iif: lt.index)).kind == .local)
 
         try PrivateNamespace.ip("route del default")
-        do { _ = try s.routeGet(RouteQuery(to: IPAddress("198.51.100.9")!)); Issue.record("no route, yet an answer") } catch let e as NetlinkError {
+        do {
+            _ = try s.routeGet(RouteQuery(to: IPAddress("198.51.100.9")!)); Issue.record("no route, yet an answer")
+        } catch let e as NetlinkError {
             #expect(e.errno == ENETUNREACH)
             #expect(e.libnlCode != 0)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Netlink
 import Testing
+
 @testable import RSAgent
 
 @Suite struct ExecutorTests {
@@ -40,7 +41,7 @@ import Testing
         let report = ex.apply(plan.actions)
         #expect(report.outcome == .rolledBack)
         #expect(report.failures.count == 1)
-        #expect(report.rolledBack.count == 5) // lo up, 2 sysctls, 2 adds
+        #expect(report.rolledBack.count == 5)  // lo up, 2 sysctls, 2 adds
         #expect(fake.state.addresses == before.addresses)
         #expect(fake.state.sysctls == before.sysctls)
         #expect(fake.state.link(named: "lo")?.isUp == false)
@@ -84,8 +85,9 @@ import Testing
     }
 
     @Test func downGoesOnPastFailuresAndKeepsFailedRestores() throws {
-        let host = sampleHost(extra: [owned("192.0.2.100"), owned("192.0.2.101")],
-                              sysctls: [SysctlKey("eth0", .arpIgnore): 1])
+        let host = sampleHost(
+            extra: [owned("192.0.2.100"), owned("192.0.2.101")],
+            sysctls: [SysctlKey("eth0", .arpIgnore): 1])
         let fake = FakeHost(host)
         fake.failOn = { $0 == "del 192.0.2.100 lo" || $0.hasPrefix("sysctl net.ipv4.conf.eth0.arp_ignore") }
         let store = tempStore()
@@ -100,11 +102,11 @@ import Testing
     }
 }
 
-
 @Suite struct ExplainTests {
     @Test func dummyMissingNamesTheModule() {
-        let e = NetlinkError(operation: "ip link add lvs0 type dummy", errno: EOPNOTSUPP, libnlCode: 10,
-                             extack: "Unknown device type")
+        let e = NetlinkError(
+            operation: "ip link add lvs0 type dummy", errno: EOPNOTSUPP, libnlCode: 10,
+            extack: "Unknown device type")
         let s = Explain.sentence(.createDevice(name: "lvs0", kind: "dummy"), e)
         #expect(s.hasPrefix("creating dummy device lvs0: kernel lacks dummy device support (modprobe dummy)"))
         #expect(s.contains("Unknown device type"))
@@ -113,51 +115,62 @@ import Testing
     }
 
     @Test func existingAddressSaysWhoseItIs() {
-        let e = NetlinkError(operation: "ip addr add", errno: EEXIST, libnlCode: 6, extack: "ipv4: Address already assigned")
+        let e = NetlinkError(
+            operation: "ip addr add", errno: EEXIST, libnlCode: 6, extack: "ipv4: Address already assigned")
         let s = Explain.sentence(.addAddress(IPAddress("192.0.2.10")!, device: "lo"), e)
-        #expect(s.hasPrefix("adding 192.0.2.10/32 to lo: address already assigned by another program (not owned by rsagent)"))
+        #expect(
+            s.hasPrefix(
+                "adding 192.0.2.10/32 to lo: address already assigned by another program (not owned by rsagent)"))
         #expect(s.contains("ipv4: Address already assigned"))
         #expect(s.contains("remove it or drop it from the profile"))
     }
 
     @Test func permissionProblemsSayRunAsRoot() {
         let e = SystemError(operation: "x", errno: EACCES, reason: "Permission denied")
-        #expect(Explain.sentence(.setSysctl(key: SysctlKey("eth0", .arpIgnore), from: 0, to: 1), e)
-            == "setting net.ipv4.conf.eth0.arp_ignore to 1: the kernel said Permission denied; run rsagent as root (it needs CAP_NET_ADMIN)")
+        #expect(
+            Explain.sentence(.setSysctl(key: SysctlKey("eth0", .arpIgnore), from: 0, to: 1), e)
+                == "setting net.ipv4.conf.eth0.arp_ignore to 1: the kernel said Permission denied; run rsagent as root (it needs CAP_NET_ADMIN)"
+        )
     }
 
     @Test func netlinkErrorKeepsErrnoCodeAndExtack() {
-        let e = NetlinkError(operation: "ip addr del 192.0.2.1/32 dev lo", errno: EADDRNOTAVAIL, libnlCode: 3,
-                             extack: "ipv4: Address not found")
-        #expect(e.description == "ip addr del 192.0.2.1/32 dev lo: Cannot assign requested address: ipv4: Address not found (EADDRNOTAVAIL, libnl 3)")
+        let e = NetlinkError(
+            operation: "ip addr del 192.0.2.1/32 dev lo", errno: EADDRNOTAVAIL, libnlCode: 3,
+            extack: "ipv4: Address not found")
+        #expect(
+            e.description
+                == "ip addr del 192.0.2.1/32 dev lo: Cannot assign requested address: ipv4: Address not found (EADDRNOTAVAIL, libnl 3)"
+        )
     }
 }
 
 @Suite struct MessageTests {
     /// RTM_NEWADDR for 192.0.2.10/32 on ifindex 1 with label lo:rs and IFA_PROTO 0x52, byte by byte.
     @Test func addAddressMessageCarriesTheOwnerMark() throws {
-        let bytes = try RouteSocket.addAddressMessageBytes(AddressRequest(
-            index: .init(rawValue: 1), device: "lo", address: IPAddress("192.0.2.10")!, label: "lo:rs"))
+        let bytes = try RouteSocket.addAddressMessageBytes(
+            AddressRequest(
+                index: .init(rawValue: 1), device: "lo", address: IPAddress("192.0.2.10")!, label: "lo:rs"))
         // nlmsghdr: type RTM_NEWADDR (20), flags REQUEST? no: CREATE|EXCL (0x400|0x200), seq/pid 0
         #expect(Array(bytes[4..<6]) == [20, 0])
         #expect(UInt16(bytes[6]) | UInt16(bytes[7]) << 8 == 0x600)
         // ifaddrmsg: family AF_INET, prefix 32, flags 0, scope 0, index 1
         #expect(Array(bytes[16..<24]) == [2, 32, 0, 0, 1, 0, 0, 0])
         let attrs = parseTLVs(Array(bytes[24...]))
-        #expect(attrs[2] == [192, 0, 2, 10])                 // IFA_LOCAL
-        #expect(attrs[3] == Array("lo:rs".utf8) + [0])      // IFA_LABEL
-        #expect(attrs[11] == [0x52])                         // IFA_PROTO
+        #expect(attrs[2] == [192, 0, 2, 10])  // IFA_LOCAL
+        #expect(attrs[3] == Array("lo:rs".utf8) + [0])  // IFA_LABEL
+        #expect(attrs[11] == [0x52])  // IFA_PROTO
         #expect(Int(bytes[0]) | Int(bytes[1]) << 8 == bytes.count)
     }
 
     @Test func ipv6AddIsNoDAD() throws {
-        let bytes = try RouteSocket.addAddressMessageBytes(AddressRequest(
-            index: .init(rawValue: 1), device: "lo", address: IPAddress("2001:db8::1")!))
-        #expect(bytes[16] == 10 && bytes[17] == 128) // AF_INET6, /128
+        let bytes = try RouteSocket.addAddressMessageBytes(
+            AddressRequest(
+                index: .init(rawValue: 1), device: "lo", address: IPAddress("2001:db8::1")!))
+        #expect(bytes[16] == 10 && bytes[17] == 128)  // AF_INET6, /128
         let attrs = parseTLVs(Array(bytes[24...]))
         #expect(attrs[11] == [0x52])
         let flags = attrs[8].map { UInt32($0[0]) | UInt32($0[1]) << 8 } ?? UInt32(bytes[18])
-        #expect(flags & 0x02 != 0) // IFA_F_NODAD
+        #expect(flags & 0x02 != 0)  // IFA_F_NODAD
     }
 
     func parseTLVs(_ b: [UInt8]) -> [Int: [UInt8]] {
@@ -186,7 +199,8 @@ import Testing
             func loadTunnelModule() throws {}
             func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {}
             func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws {
-                throw NetlinkError(operation: "ip addr del", errno: EADDRNOTAVAIL, libnlCode: 3, extack: "ipv4: Address not found")
+                throw NetlinkError(
+                    operation: "ip addr del", errno: EADDRNOTAVAIL, libnlCode: 3, extack: "ipv4: Address not found")
             }
             func readSysctl(_ key: SysctlKey) throws -> Int? { nil }
             func writeSysctl(_ key: SysctlKey, _ value: Int) throws {}
@@ -200,12 +214,15 @@ import Testing
 
 @Suite struct IPv6ExplainTests {
     @Test func disabledIPv6IsNamedNotBlamedOnPermissions() {
-        let e = NetlinkError(operation: "ip addr add", errno: EACCES, libnlCode: 12, extack: "IPv6: IPv6 is disabled on this device")
+        let e = NetlinkError(
+            operation: "ip addr add", errno: EACCES, libnlCode: 12, extack: "IPv6: IPv6 is disabled on this device")
         let s = Explain.sentence(.addAddress(IPAddress("2001:db8::1")!, device: "lo"), e)
         #expect(s.contains("IPv6 is disabled on lo (net.ipv6.conf.lo.disable_ipv6=1)"))
         #expect(s.contains("disable_ipv6=0"))
         #expect(!s.contains("root"))
         let noV6 = NetlinkError(operation: "ip addr add", errno: EAFNOSUPPORT, libnlCode: 0)
-        #expect(Explain.sentence(.addAddress(IPAddress("2001:db8::1")!, device: "lo"), noV6).contains("kernel lacks IPv6 support"))
+        #expect(
+            Explain.sentence(.addAddress(IPAddress("2001:db8::1")!, device: "lo"), noV6).contains(
+                "kernel lacks IPv6 support"))
     }
 }

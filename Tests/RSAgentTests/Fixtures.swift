@@ -1,4 +1,5 @@
 import Netlink
+
 @testable import RSAgent
 
 /// A realserver as the planner sees it: lo (up), eth0 with the RIP and the default route.
@@ -10,18 +11,22 @@ func sampleHost(loUp: Bool = true, extra: [Address] = [], sysctls: [SysctlKey: I
     s.merge(sysctls) { _, new in new }
     return HostState(
         links: [lo, eth0],
-        addresses: [Address(index: .init(rawValue: 1), address: IPAddress("127.0.0.1")!, prefixLength: 8),
-                    Address(index: .init(rawValue: 2), address: IPAddress("10.0.0.5")!, prefixLength: 24)] + extra,
+        addresses: [
+            Address(index: .init(rawValue: 1), address: IPAddress("127.0.0.1")!, prefixLength: 8),
+            Address(index: .init(rawValue: 2), address: IPAddress("10.0.0.5")!, prefixLength: 24),
+        ] + extra,
         sysctls: s, defaultRouteInterface: "eth0")
 }
 
 func owned(_ ip: String, on index: Int32 = 1) -> Address {
-    Address(index: .init(rawValue: index), address: IPAddress(ip)!, prefixLength: IPAddress(ip)!.hostPrefixLength,
-            proto: rsagentAddressProtocol)
+    Address(
+        index: .init(rawValue: index), address: IPAddress(ip)!, prefixLength: IPAddress(ip)!.hostPrefixLength,
+        proto: rsagentAddressProtocol)
 }
 
 func foreign(_ ip: String, on index: Int32 = 1, prefix: Int? = nil) -> Address {
-    Address(index: .init(rawValue: index), address: IPAddress(ip)!, prefixLength: prefix ?? IPAddress(ip)!.hostPrefixLength)
+    Address(
+        index: .init(rawValue: index), address: IPAddress(ip)!, prefixLength: prefix ?? IPAddress(ip)!.hostPrefixLength)
 }
 
 func profile(_ yaml: String) -> Profile {

@@ -1,5 +1,6 @@
 import Netlink
 import Testing
+
 @testable import RSAgent
 
 @Suite struct PlannerTests {
@@ -9,47 +10,60 @@ import Testing
         let plan = Planner.plan(drLo, host: sampleHost(loUp: false), state: AgentState())
         #expect(plan.conflicts.isEmpty)
         #expect(plan.interfaces == ["eth0"])
-        #expect(plan.actions == [
-            .setLinkUp(name: "lo"),
-            .setSysctl(key: SysctlKey("eth0", .arpIgnore), from: 0, to: 1),
-            .setSysctl(key: SysctlKey("eth0", .arpAnnounce), from: 0, to: 2),
-            .addAddress(IPAddress("192.0.2.100")!, device: "lo"),
-            .addAddress(IPAddress("2001:db8::100")!, device: "lo"),
-        ])
+        #expect(
+            plan.actions == [
+                .setLinkUp(name: "lo"),
+                .setSysctl(key: SysctlKey("eth0", .arpIgnore), from: 0, to: 1),
+                .setSysctl(key: SysctlKey("eth0", .arpAnnounce), from: 0, to: 2),
+                .addAddress(IPAddress("192.0.2.100")!, device: "lo"),
+                .addAddress(IPAddress("2001:db8::100")!, device: "lo"),
+            ])
     }
 
     @Test func convergedHostPlansNothing() {
-        let host = sampleHost(extra: [owned("192.0.2.100"), owned("2001:db8::100")],
-                              sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
+        let host = sampleHost(
+            extra: [owned("192.0.2.100"), owned("2001:db8::100")],
+            sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
         #expect(Planner.plan(drLo, host: host, state: AgentState()).isEmpty)
     }
 
     @Test func arpValuesAreAFloorAndAllCounts() {
         // all=2 already makes eth0's effective arp_ignore 2 ≥ 1: nothing to write.
-        let host = sampleHost(extra: [owned("192.0.2.100"), owned("2001:db8::100")],
-                              sysctls: [SysctlKey("all", .arpIgnore): 2, SysctlKey("all", .arpAnnounce): 2])
+        let host = sampleHost(
+            extra: [owned("192.0.2.100"), owned("2001:db8::100")],
+            sysctls: [SysctlKey("all", .arpIgnore): 2, SysctlKey("all", .arpAnnounce): 2])
         #expect(Planner.plan(drLo, host: host, state: AgentState()).actions.isEmpty)
         // scope all writes `all`, not the interface.
         let p = profile("mode: dr\nvips: [192.0.2.100]\narp: { scope: all }\n")
         let plan = Planner.plan(p, host: sampleHost(extra: [owned("192.0.2.100")]), state: AgentState())
-        #expect(plan.actions == [.setSysctl(key: SysctlKey("all", .arpIgnore), from: 0, to: 1),
-                                 .setSysctl(key: SysctlKey("all", .arpAnnounce), from: 0, to: 2)])
+        #expect(
+            plan.actions == [
+                .setSysctl(key: SysctlKey("all", .arpIgnore), from: 0, to: 1),
+                .setSysctl(key: SysctlKey("all", .arpAnnounce), from: 0, to: 2),
+            ])
     }
 
     @Test func rpFilterLooseAndOff() {
         let loose = profile("mode: dr\nvips: [192.0.2.100]\nrp_filter: loose\n")
-        let host = sampleHost(extra: [owned("192.0.2.100")],
-                              sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2,
-                                        SysctlKey("all", .rpFilter): 1])
-        #expect(Planner.plan(loose, host: host, state: AgentState()).actions ==
-                [.setSysctl(key: SysctlKey("eth0", .rpFilter), from: 0, to: 2)])
+        let host = sampleHost(
+            extra: [owned("192.0.2.100")],
+            sysctls: [
+                SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2,
+                SysctlKey("all", .rpFilter): 1,
+            ])
+        #expect(
+            Planner.plan(loose, host: host, state: AgentState()).actions == [
+                .setSysctl(key: SysctlKey("eth0", .rpFilter), from: 0, to: 2)
+            ])
         // off must also lower `all`, or max(all, dev) stays strict.
         let off = profile("mode: dr\nvips: [192.0.2.100]\nrp_filter: off\n")
         var h2 = host
         h2.sysctls[SysctlKey("eth0", .rpFilter)] = 1
-        #expect(Planner.plan(off, host: h2, state: AgentState()).actions ==
-                [.setSysctl(key: SysctlKey("eth0", .rpFilter), from: 1, to: 0),
-                 .setSysctl(key: SysctlKey("all", .rpFilter), from: 1, to: 0)])
+        #expect(
+            Planner.plan(off, host: h2, state: AgentState()).actions == [
+                .setSysctl(key: SysctlKey("eth0", .rpFilter), from: 1, to: 0),
+                .setSysctl(key: SysctlKey("all", .rpFilter), from: 1, to: 0),
+            ])
     }
 
     @Test func tunWithoutTunl0LoadsModuleFirst() {
@@ -93,21 +107,29 @@ import Testing
     }
 
     @Test func staleOwnedAddressesAreRemovedAfterAdds() {
-        let host = sampleHost(extra: [owned("192.0.2.100"), owned("192.0.2.200"), foreign("192.0.2.201")],
-                              sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
+        let host = sampleHost(
+            extra: [owned("192.0.2.100"), owned("192.0.2.200"), foreign("192.0.2.201")],
+            sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
         let plan = Planner.plan(drLo, host: host, state: AgentState())
-        #expect(plan.actions == [.addAddress(IPAddress("2001:db8::100")!, device: "lo"),
-                                 .removeAddress(IPAddress("192.0.2.200")!, prefix: 32, device: "lo")])
+        #expect(
+            plan.actions == [
+                .addAddress(IPAddress("2001:db8::100")!, device: "lo"),
+                .removeAddress(IPAddress("192.0.2.200")!, prefix: 32, device: "lo"),
+            ])
     }
 
     @Test func movingVIPsToADummyCreatesItFirstAndRemovesOldOnesLast() {
         let p = profile("mode: dr\ndevice: dummy\nvips: [192.0.2.100]\n")
-        let host = sampleHost(extra: [owned("192.0.2.100")],
-                              sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
+        let host = sampleHost(
+            extra: [owned("192.0.2.100")],
+            sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
         let plan = Planner.plan(p, host: host, state: AgentState())
-        #expect(plan.actions == [.createDevice(name: "lvs0", kind: "dummy"), .setLinkUp(name: "lvs0"),
-                                 .addAddress(IPAddress("192.0.2.100")!, device: "lvs0"),
-                                 .removeAddress(IPAddress("192.0.2.100")!, prefix: 32, device: "lo")])
+        #expect(
+            plan.actions == [
+                .createDevice(name: "lvs0", kind: "dummy"), .setLinkUp(name: "lvs0"),
+                .addAddress(IPAddress("192.0.2.100")!, device: "lvs0"),
+                .removeAddress(IPAddress("192.0.2.100")!, prefix: 32, device: "lo"),
+            ])
     }
 
     @Test func dummyOwnershipComesFromStateOrAlias() {
@@ -124,8 +146,9 @@ import Testing
     }
 
     @Test func staleDeviceFromAnEarlierProfileIsDeleted() {
-        var host = sampleHost(extra: [owned("192.0.2.100")],
-                              sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
+        var host = sampleHost(
+            extra: [owned("192.0.2.100")],
+            sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
         host.links.append(Link(index: .init(rawValue: 3), name: "old0", kind: "dummy"))
         var st = AgentState(); st.devices = ["old0"]
         let plan = Planner.plan(profile("mode: dr\nvips: [192.0.2.100]\n"), host: host, state: st)
@@ -143,23 +166,27 @@ import Testing
     }
 
     @Test func downRemovesOnlyOwnedAndRestoresOnlyUntouchedSysctls() {
-        var host = sampleHost(loUp: true, extra: [owned("192.0.2.100"), foreign("192.0.2.1"), owned("2001:db8::1", on: 2)],
-                              sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 1])
+        var host = sampleHost(
+            loUp: true, extra: [owned("192.0.2.100"), foreign("192.0.2.1"), owned("2001:db8::1", on: 2)],
+            sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 1])
         host.links.append(Link(index: .init(rawValue: 3), name: "lvs0", kind: "dummy"))
         host.addresses.append(owned("192.0.2.50", on: 3))
         var st = AgentState()
-        st.sysctls = ["net.ipv4.conf.eth0.arp_ignore": .init(original: 0, written: 1),
-                      "net.ipv4.conf.eth0.arp_announce": .init(original: 0, written: 2)]
+        st.sysctls = [
+            "net.ipv4.conf.eth0.arp_ignore": .init(original: 0, written: 1),
+            "net.ipv4.conf.eth0.arp_announce": .init(original: 0, written: 2),
+        ]
         st.devices = ["lvs0"]
         st.linksSetUp = ["lo"]
         let plan = Planner.planDown(host: host, state: st)
-        #expect(plan.actions == [
-            .removeAddress(IPAddress("192.0.2.100")!, prefix: 32, device: "lo"),
-            .removeAddress(IPAddress("2001:db8::1")!, prefix: 128, device: "eth0"),
-            .deleteDevice(name: "lvs0"),
-            .restoreSysctl(key: SysctlKey("eth0", .arpIgnore), from: 1, to: 0),
-            .setLinkDown(name: "lo"),
-        ])
+        #expect(
+            plan.actions == [
+                .removeAddress(IPAddress("192.0.2.100")!, prefix: 32, device: "lo"),
+                .removeAddress(IPAddress("2001:db8::1")!, prefix: 128, device: "eth0"),
+                .deleteDevice(name: "lvs0"),
+                .restoreSysctl(key: SysctlKey("eth0", .arpIgnore), from: 1, to: 0),
+                .setLinkDown(name: "lo"),
+            ])
         #expect(plan.warnings.count == 1)
         #expect(plan.warnings[0].contains("arp_announce was changed by someone else"))
     }

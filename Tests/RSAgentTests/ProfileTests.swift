@@ -1,6 +1,7 @@
 import Foundation
 import Netlink
 import Testing
+
 @testable import RSAgent
 
 @Suite struct ProfileDecodingTests {
@@ -32,26 +33,27 @@ import Testing
     }
 
     @Test func fullProfileDecodes() throws {
-        let p = try ProfileDecoder.decode("""
-        mode: dr
-        device: dummy
-        device_name: vip0
-        interfaces: [eth0, eth1]
-        vips:
-          - 192.0.2.100/32
-          - address: 2001:db8::100
-            services: [tcp/80, udp/53]
-        arp: { ignore: 2, announce: 2, scope: all }
-        rp_filter: off
-        load:
-          http: 0.0.0.0:3334
-          agent_check: "[::]:3333"
-          allow: [192.0.2.0/24, 2001:db8::/64]
-          weight: { max: 80, min: 5 }
-        test_service: { port: 31337, http_port: 31380 }
-        state_dir: /srv/rsagent
-        on_stop: remove
-        """)
+        let p = try ProfileDecoder.decode(
+            """
+            mode: dr
+            device: dummy
+            device_name: vip0
+            interfaces: [eth0, eth1]
+            vips:
+              - 192.0.2.100/32
+              - address: 2001:db8::100
+                services: [tcp/80, udp/53]
+            arp: { ignore: 2, announce: 2, scope: all }
+            rp_filter: off
+            load:
+              http: 0.0.0.0:3334
+              agent_check: "[::]:3333"
+              allow: [192.0.2.0/24, 2001:db8::/64]
+              weight: { max: 80, min: 5 }
+            test_service: { port: 31337, http_port: 31380 }
+            state_dir: /srv/rsagent
+            on_stop: remove
+            """)
         #expect(p.deviceName == "vip0")
         #expect(p.interfaces == ["eth0", "eth1"])
         #expect(p.vips.map(\.address.description) == ["192.0.2.100", "2001:db8::100"])
@@ -98,7 +100,10 @@ import Testing
         ("mode: dr\ndevice: eth0\nvips: [192.0.2.1]\n", "2:9", "not one of: lo, dummy, tunl0"),
         ("mode: tun\nvips: ['2001:db8::1']\n", "2:8", "carries IPv4 only"),
         ("mode: dr\ndevice_name: lvs0\nvips: [192.0.2.1]\n", "2:14", "applies only to `device: dummy`"),
-        ("mode: dr\ndevice: dummy\ndevice_name: averyveryverylongname\nvips: [192.0.2.1]\n", "3:14", "longer than 15 bytes"),
+        (
+            "mode: dr\ndevice: dummy\ndevice_name: averyveryverylongname\nvips: [192.0.2.1]\n", "3:14",
+            "longer than 15 bytes"
+        ),
         ("mode: dr\ndevice: dummy\ndevice_name: 'a/b'\nvips: [192.0.2.1]\n", "3:14", "contains '/'"),
         ("mode: dr\ndevice: dummy\ndevice_name: lo\nvips: [192.0.2.1]\n", "3:14", "is a system device"),
         ("mode: dr\ninterfaces: []\nvips: [192.0.2.1]\n", "2:13", "`interfaces:` is empty"),
@@ -110,7 +115,10 @@ import Testing
         ("mode: dr\nvips:\n  - address: 192.0.2.1\n    services: [http]\n", "4:16", "must be PROTO/PORT"),
         ("mode: dr\nvips:\n  - address: 192.0.2.1\n    services: [tcp/0]\n", "4:16", "must be PROTO/PORT"),
         ("mode: dr\nvips:\n  - address: 192.0.2.1\n    services: [sctp/80]\n", "4:16", "must be PROTO/PORT"),
-        ("mode: dr\nvips:\n  - address: 192.0.2.1\n    services: [tcp/80, tcp/80]\n", "4:24", "listed twice for this VIP"),
+        (
+            "mode: dr\nvips:\n  - address: 192.0.2.1\n    services: [tcp/80, tcp/80]\n", "4:24",
+            "listed twice for this VIP"
+        ),
         ("mode: dr\nvips: [192.0.2.1]\narp: { ignore: 0 }\n", "3:16", "arp.ignore 0 is not allowed"),
         ("mode: dr\nvips: [192.0.2.1]\narp: { ignore: 99 }\n", "3:16", "arp.ignore 99 is not allowed"),
         ("mode: dr\nvips: [192.0.2.1]\narp: { announce: 3 }\n", "3:18", "arp.announce 3 is not allowed"),
@@ -124,8 +132,14 @@ import Testing
         ("mode: dr\nvips: [192.0.2.1]\nload: { weight: { max: 0 } }\n", "3:24", "must be 1–100"),
         ("mode: dr\nvips: [192.0.2.1]\nload: { weight: { max: 10, min: 20 } }\n", "3:17", "above load.weight.max"),
         ("mode: dr\nvips: [192.0.2.1]\ntest_service: { port: 70000 }\n", "3:23", "not a port"),
-        ("mode: dr\nvips: [192.0.2.1]\ntest_service: { port: 31337, http_port: 31337 }\n", "3:41", "same as test_service.port"),
-        ("mode: dr\nvips: [192.0.2.1]\nload: { http: '0.0.0.0:31337' }\ntest_service: { port: 31337 }\n", "4:15", "also used by load.http"),
+        (
+            "mode: dr\nvips: [192.0.2.1]\ntest_service: { port: 31337, http_port: 31337 }\n", "3:41",
+            "same as test_service.port"
+        ),
+        (
+            "mode: dr\nvips: [192.0.2.1]\nload: { http: '0.0.0.0:31337' }\ntest_service: { port: 31337 }\n", "4:15",
+            "also used by load.http"
+        ),
         ("mode: dr\nvips: [192.0.2.1]\nstate_dir: var/lib\n", "3:12", "must be an absolute path"),
         ("mode: dr\nvips: [192.0.2.1]\non_stop: delete\n", "3:10", "not one of: keep, remove"),
         ("mode: dr\nvips: [192.0.2.1]\nmode: tun\n", "3:1", "appears twice"),
@@ -151,9 +165,13 @@ import Testing
     @Test func everyProblemIsListedNotJustTheFirst() {
         let text = "mode: tunnel\nvips: [192.0.2.999, 192.0.2.1/24]\narp: { ignore: 0 }\nextra: 1\n"
         #expect(throws: ProfileError.self) { try ProfileDecoder.decode(text) }
-        let e = (try? ProfileDecoder.decode(text)).map { _ in [ProfileProblem]() } ?? {
-            do { _ = try ProfileDecoder.decode(text); return [] } catch let e as ProfileError { return e.problems } catch { return [] }
-        }()
+        let e =
+            (try? ProfileDecoder.decode(text)).map { _ in [ProfileProblem]() }
+            ?? {
+                do { _ = try ProfileDecoder.decode(text); return [] } catch let e as ProfileError {
+                    return e.problems
+                } catch { return [] }
+            }()
         #expect(e.count == 5)
         #expect(e.map(\.line) == e.map(\.line).sorted())
     }
