@@ -15,14 +15,8 @@ tag="rsab$$"
 cleanup() { for n in $(ip netns list | awk '{print $1}' | grep "^$tag" || true); do ip netns del "$n"; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-mk_ns() {
-  ip netns add "$1"
-  ip -n "$1" link set lo up
-  ip -n "$1" link add veth0 type veth peer name veth1
-  ip -n "$1" addr add 10.99.0.2/24 dev veth0
-  ip -n "$1" link set veth0 up; ip -n "$1" link set veth1 up
-  ip -n "$1" route add default via 10.99.0.1
-}
+# shellcheck source=../tests/lib/realserver-netns.sh
+. "$PWD/tests/lib/realserver-netns.sh"
 ms() { echo "scale=1; ($2 - $1) / 1000000" | bc; }
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -34,7 +28,7 @@ sed 's#^#addr add #; s#$#/32 dev lo#' "$work/vips" > "$work/batch"
 
 apply_ip=(); apply_rs=(); noop_rs=(); dump_ip=(); status_rs=(); json_rs=()
 for ((r = 1; r <= RUNS; r++)); do
-  mk_ns "${tag}i$r"; mk_ns "${tag}r$r"
+  make_realserver_netns "${tag}i$r"; make_realserver_netns "${tag}r$r"
   t0=$(now); ip -n "${tag}i$r" -batch "$work/batch"; t1=$(now); apply_ip+=("$(ms "$t0" "$t1")")
   t0=$(now); "$BIN" apply --netns "${tag}r$r" -c "$work/profile.yaml" >/dev/null; t1=$(now); apply_rs+=("$(ms "$t0" "$t1")")
   t0=$(now); "$BIN" apply --netns "${tag}r$r" -c "$work/profile.yaml" >/dev/null; t1=$(now); noop_rs+=("$(ms "$t0" "$t1")")

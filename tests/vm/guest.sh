@@ -7,15 +7,8 @@ ok() { echo "VM-TEST: PASS $1"; pass=$((pass + 1)); }
 bad() { echo "VM-TEST: FAIL $1"; fail=$((fail + 1)); }
 check() { local name=$1; shift; if "$@" >/tmp/check.out 2>&1; then ok "$name"; else bad "$name"; sed 's/^/    /' /tmp/check.out | head -20; fi; }
 
-# A realserver namespace: lo up, veth0 with the RIP and a default route.
-mkns() {
-  ip netns add "$1"
-  ip -n "$1" link set lo up
-  ip -n "$1" link add veth0 type veth peer name veth1
-  ip -n "$1" addr add 10.99.0.2/24 dev veth0
-  ip -n "$1" link set veth0 up; ip -n "$1" link set veth1 up
-  ip -n "$1" route add default via 10.99.0.1
-}
+# shellcheck source=../lib/realserver-netns.sh
+. "$REPO/tests/lib/realserver-netns.sh"
 snapshot() { # addresses, links and the managed sysctls of a namespace, minus $2 (a device to ignore)
   { ip -n "$1" -o addr show | awk '{print $2, $3, $4}'
     ip -n "$1" -o link show | awk '{print $2, $3}' | sed 's/@[^:]*//'
@@ -28,7 +21,7 @@ echo "VM-TEST: kernel $(uname -r), rsagent $("$BIN" --version)"
 check "dummy and ipip are not loaded yet" sh -c '! grep -qE "^(dummy|ipip) " /proc/modules'
 
 # --- LVS-DR on a dummy device that rsagent creates (the kernel autoloads the module) ---
-mkns dr
+make_realserver_netns dr
 P=$(profile dr-dummy dr)
 before=$(snapshot dr)
 check "dr-dummy: apply converges" "$BIN" apply --netns dr -c "$P"
@@ -43,7 +36,7 @@ check "dr-dummy: a dummy device rsagent did not create is a conflict" sh -c "'$B
 check "dr-dummy: ... and down leaves it alone" sh -c "'$BIN' down --netns dr -c '$P' && ip -n dr link show lvs0 >/dev/null"
 
 # --- LVS-Tun: rsagent loads ipip (tunl0 appears), sets it up, loose rp_filter ---
-mkns tun
+make_realserver_netns tun
 P=$(profile tun tun)
 before=$(snapshot tun tunl0)
 check "tun: apply loads ipip and converges" "$BIN" apply --netns tun -c "$P"
