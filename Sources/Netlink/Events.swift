@@ -8,8 +8,10 @@ internal import CNetlink
 public enum NetlinkEvent: Sendable, Equatable {
     /// `RTM_NEWADDR` (`ip monitor address`).
     case addressAdded(Address)
-    /// `RTM_DELADDR`: someone (or something, like a network manager) removed an address.
-    case addressRemoved(Address)
+    /// `RTM_DELADDR`: someone (or something, like a network manager) removed an address. `by`
+    /// is the netlink port id of the request that did it — by convention the requesting
+    /// process's pid — or 0 when the kernel itself did (a device going away).
+    case addressRemoved(Address, by: UInt32)
     /// `RTM_NEWLINK` / `RTM_DELLINK` (`ip monitor link`): a device appeared, changed or went away.
     case link(index: InterfaceIndex, name: String, isUp: Bool, removed: Bool)
     /// `RTM_NEWNETCONF` for IPv4: a per-device setting such as `rp_filter` changed; `index` is
@@ -94,7 +96,8 @@ public final class EventSocket {
         switch Int32(hdr.pointee.nlmsg_type) {
         case Int32(RTM_NEWADDR), Int32(RTM_DELADDR):
             guard let a = RouteSocket.parseAddress(hdr, table: addressTable) else { return nil }
-            return hdr.pointee.nlmsg_type == UInt16(RTM_NEWADDR) ? .addressAdded(a) : .addressRemoved(a)
+            return hdr.pointee.nlmsg_type == UInt16(RTM_NEWADDR)
+                ? .addressAdded(a) : .addressRemoved(a, by: hdr.pointee.nlmsg_pid)
         case Int32(RTM_NEWLINK), Int32(RTM_DELLINK):
             let ifi = nlmsg_data(hdr).load(as: ifinfomsg.self)
             guard linkTable.parse(hdr, headerSize: rs_ifinfomsg_size()) else { return nil }

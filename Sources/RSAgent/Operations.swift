@@ -1,6 +1,10 @@
 import Foundation
 import Netlink
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One action in a JSON report.
 public struct ActionReport: Codable, Sendable {
     public var kind: String
@@ -69,6 +73,8 @@ public enum Operations {
         }
         let state = try store.load()
         remembered = !state.isEmpty
+        // An explicit apply ends a hold set by `rsagent down` (the daemon resumes re-asserting).
+        if !dryRun { unlink(DaemonSignals.heldPath(profile.stateDir)) }
         let observed = try (lock?.waited == true ? nil : observed) ?? host.observe()
         let plan = Planner.plan(profile, host: observed, state: state, options: .init(adopt: adopt))
         var r = ApplyResult(
@@ -105,6 +111,10 @@ public enum Operations {
         let store = StateStore(directory: stateDir)
         let lock = try store.lock()
         defer { withExtendedLifetime(lock) {} }
+        // A running daemon must not put back what the operator is taking down.
+        if DaemonStatus.load(stateDir: stateDir) != nil {
+            _ = FileManager.default.createFile(atPath: DaemonSignals.heldPath(stateDir), contents: Data("down\n".utf8))
+        }
         let state = try store.load()
         let plan = Planner.planDown(host: try host.observe(), state: state)
         let report = Executor(host: host, store: store, state: state).down(plan)

@@ -57,10 +57,12 @@ public struct StatusReport: Codable, Sendable {
     public var sysctls: [InterfaceSysctls]
     public var savedSysctls: [SavedSysctl]
     public var profile: ProfileView?
+    /// The running daemon's own account (`rsagent run`), or nil when none runs.
+    public var daemon: DaemonStatus?
 
     enum CodingKeys: String, CodingKey {
         case schema, version, stateDir = "state_dir", adminState = "admin_state", addresses, devices, sysctls
-        case savedSysctls = "saved_sysctls", profile
+        case savedSysctls = "saved_sysctls", profile, daemon
     }
 
     /// 0, or 3 when the host has drifted from the profile.
@@ -75,8 +77,6 @@ extension Operations {
         let store = StateStore(directory: stateDir)
         let state = try store.load()
         let h = try observed ?? host.observe()
-        let admin = (try? String(contentsOfFile: stateDir + "/admin-state", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
         func value(_ iface: String, _ name: SysctlName) -> StatusReport.Value {
             let k = SysctlKey(iface, name)
             return .init(all: h.sysctls[k.allKey], interface: h.sysctls[k], effective: h.effective(k))
@@ -84,7 +84,7 @@ extension Operations {
         let shown = h.links.filter { !$0.isLoopback }.map(\.name)
         var report = StatusReport(
             stateDir: stateDir,
-            adminState: admin.flatMap { ["ready", "drain", "maint"].contains($0) ? $0 : nil } ?? "ready",
+            adminState: DaemonSignals.adminState(stateDir),
             addresses: h.ownedAddresses.sorted { ($0.index, $0.address) < ($1.index, $1.address) }.map {
                 .init(
                     address: $0.address.description, prefix: $0.prefixLength, device: h.name(of: $0.index),
@@ -104,7 +104,8 @@ extension Operations {
                     key: k, original: v.original, written: v.written,
                     current: SysctlKey(parsing: k).flatMap { h.sysctls[$0] })
             },
-            profile: nil)
+            profile: nil,
+            daemon: DaemonStatus.load(stateDir: stateDir))
         if let profile, let path {
             let plan = Planner.plan(profile, host: h, state: state)
             report.profile = .init(
@@ -128,7 +129,16 @@ extension StatusReport {
         } else {
             out += Style.bold("rsagent status") + " — state in \(stateDir)\n"
         }
-        out += "admin state: \(adminState)\n\n"
+        out += "admin state: \(adminState)\n"
+        if let d = daemon {
+            out += "daemon: pid \(d.pid), running since \(d.startedAt), \(d.repairs) repair(s)"
+            out += d.paused.map { ", paused: \($0)" } ?? ""
+            out += "\n"
+            if let last = d.lastRepair, let at = d.lastRepairAt { out += "last repair: \(at): \(last)\n" }
+        } else {
+            out += "daemon: not running\n"
+        }
+        out += "\n"
         if addresses.isEmpty {
             out += "VIPs owned by rsagent: none\n"
         } else {

@@ -12,14 +12,21 @@ struct RSAgentCommand: ParsableCommand {
             touched), 3 drift found (status).
             """,
         version: RSAgentVersionString.value,
-        subcommands: [Apply.self, Down.self, Status.self]
+        subcommands: [Apply.self, Down.self, Status.self, Run.self]
     )
 }
+
+/// Calls the async `run()` (on an existential the synchronous requirement would win).
+func runAsync<C: AsyncParsableCommand>(_ command: inout C) async throws { try await command.run() }
 
 // DESIGN.md fixes exit 2 for bad arguments; swift-argument-parser's default is 64 (EX_USAGE).
 do {
     var command = try RSAgentCommand.parseAsRoot()
-    try command.run()
+    if var daemon = command as? any AsyncParsableCommand {
+        try await runAsync(&daemon)
+    } else {
+        try command.run()
+    }
 } catch {
     if RSAgentCommand.exitCode(for: error) == .validationFailure {
         emitError(RSAgentCommand.fullMessage(for: error))

@@ -37,8 +37,10 @@ struct Output {
 /// Starts a program with stdout and stderr going to fresh temporary files; returns its pid.
 /// `posix_spawn` + `waitpid` rather than Foundation's `Process`, whose child reaping was seen to
 /// miss exits when many tests spawn at once.
-func spawn(_ path: String, _ args: [String], stdout: String = "/dev/null", stderr: String = "/dev/null") throws -> pid_t
-{
+func spawn(
+    _ path: String, _ args: [String], stdout: String = "/dev/null", stderr: String = "/dev/null",
+    environment: [String: String] = [:]
+) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
@@ -48,7 +50,7 @@ func spawn(_ path: String, _ args: [String], stdout: String = "/dev/null", stder
     let argv = ([path] + args).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     let env =
-        (ProcessInfo.processInfo.environment.merging(["NO_COLOR": "1"]) { _, n in n })
+        (ProcessInfo.processInfo.environment.merging(environment.merging(["NO_COLOR": "1"]) { a, _ in a }) { _, n in n })
         .map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { env.forEach { free($0) } }
     var pid: pid_t = 0

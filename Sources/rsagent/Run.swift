@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RSAgent
+import ServiceLifecycle
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The daemon: apply, then keep the host converged; reload on SIGHUP.",
+        discussion: """
+            Re-asserts the profile when an owned VIP disappears, the VIP device or a facing \
+            interface goes down, or rp_filter changes (netlink events), and on a periodic full \
+            check. Pauses while the admin state is maint or after `rsagent down`. SIGHUP re-reads \
+            the profile (an invalid one is reported and the running one kept); SIGTERM/SIGINT \
+            stop, leaving the VIPs (on_stop: keep) or removing them (on_stop: remove). Tells \
+            systemd READY/STOPPING (Type=notify) and keeps its watchdog fed when asked.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var profileOption: ProfileOption
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+    @Option(help: ArgumentHelp("Seconds between full checks (arp_* changes raise no event).", valueName: "SECONDS"))
+    var resyncInterval: Double = 30
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError(
+                "--log-level \(logLevel) is not one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard resyncInterval >= 1 else { throw ValidationError("--resync-interval must be at least 1 second") }
+    }
+
+    func run() async throws {
+        try global.enterNamespace()
+        let profile = try profileOption.load()
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        // One event per line on stderr: journald stamps and stores it.
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "rsagent")
+        let notifier = SystemdNotifier()
+        let reconciler = Reconciler(
+            profile: profile, path: profileOption.profile, logger: logger, notifier: notifier,
+            resyncInterval: resyncInterval)
+        reconciler.announce()
+        // The seam for the coming load report and test service: more services in this group,
+        // started in order and stopped in reverse.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: reconciler)], gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.error("\(error)")
+            reconciler.retire()
+            throw ExitCode(1)
+        }
+        notifier.notify("STOPPING=1")
+        let final = reconciler.profile
+        if final.onStop == .remove {
+            do {
+                let r = try Operations.down(stateDir: final.stateDir, host: try openHost())
+                logger.notice("on_stop: remove: \(r.actions.count) action(s), \(r.result)")
+                for e in r.errors { logger.error("\(e)") }
+            } catch {
+                logger.error("on_stop: remove failed: \(error)")
+            }
+        } else {
+            logger.notice("on_stop: keep: VIPs stay in place")
+        }
+        reconciler.retire()
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `rsagent run` in the background inside a test namespace, with its log in a file.
+final class Daemon {
+    let pid: pid_t
+    let logPath: String
+    private var exited: Int32?
+
+    init(_ ns: Namespace, profile: String, environment: [String: String] = [:]) throws {
+        logPath = ns.stateDir + ".log"
+        pid = try spawn(
+            Env.binary, ["run", "--netns", ns.name, "-c", profile, "--resync-interval", "1"],
+            stderr: logPath, environment: environment)
+        guard eventually({ self.log.contains("running: watching") }) else {
+            throw HarnessError("the daemon did not start: \(log)")
+        }
+    }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    var isRunning: Bool { exited == nil && kill(pid, 0) == 0 }
+
+    /// Sends `signal` and waits for the exit status.
+    func stop(_ signal: Int32 = SIGTERM) -> Int32 {
+        if let exited { return exited }
+        kill(pid, signal)
+        let status = wait(pid)
+        exited = status
+        return status
+    }
+
+    deinit {
+        if exited == nil {
+            kill(pid, SIGKILL)
+            _ = wait(pid)
+        }
+        unlink(logPath)
+    }
+}
+
+/// Polls `condition` every 50 ms for up to `timeout` seconds.
+func eventually(timeout: Double = 5, _ condition: () throws -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    repeat {
+        if (try? condition()) == true { return true }
+        usleep(50_000)
+    } while Date() < deadline
+    return (try? condition()) == true
+}
+
+@Suite(.enabled(if: Env.canRun, Env.skipReason))
+struct DaemonTests {
+    let twoVIPs = "mode: dr\nvips: [192.0.2.100, 192.0.2.101]\nrp_filter: loose\n"
+
+    @Test func repairsADeletedVIPAndSaysWhoRemovedIt() throws {
+        let ns = try Namespace()
+        let d = try Daemon(ns, profile: try ns.profile(twoVIPs))
+        try ns.sh("addr del 192.0.2.100/32 dev lo")
+        #expect(eventually { try ns.addresses(on: "lo").contains("192.0.2.100/32") })
+        #expect(
+            eventually {
+                d.log.contains("repaired: add 192.0.2.100/32 to lo (cause: 192.0.2.100/32 removed from lo by pid")
+            })
+        #expect(d.log.contains("(ip))"))
+        let status = try ns.rsagent("status", "-c", try ns.profile(twoVIPs), "--json")
+        let daemon = status.json["daemon"] as? [String: Any]
+        #expect(daemon?["pid"] as? Int == Int(d.pid))
+        #expect((daemon?["repairs"] as? Int ?? 0) >= 1)
+        #expect(d.stop() == 0)
+    }
+
+    @Test func repairsRpFilterAtOnceAndArpOnThePeriodicPass() throws {
+        let ns = try Namespace()
+        let d = try Daemon(ns, profile: try ns.profile(twoVIPs))
+        try ns.setSysctl("veth0/rp_filter", 1)  // raises RTM_NEWNETCONF
+        #expect(eventually { try ns.sysctls()["veth0/rp_filter"] == 2 })
+        #expect(eventually { d.log.contains("cause: rp_filter changed") })
+        try ns.setSysctl("veth0/arp_ignore", 0)  // raises no event at all
+        #expect(eventually { try ns.sysctls()["veth0/arp_ignore"] == 1 })
+        #expect(eventually { d.log.contains("cause: periodic check") })
+        #expect(d.stop() == 0)
+    }
+
+    @Test func reloadKeepsTheOldProfileWhenTheNewOneIsInvalid() throws {
+        let ns = try Namespace()
+        let path = try ns.profile(twoVIPs)
+        let d = try Daemon(ns, profile: path)
+        try ("mode: dr\nvips: [192.0.2.100]\nbogus: 1\n").write(toFile: path, atomically: true, encoding: .utf8)
+        kill(d.pid, SIGHUP)
+        #expect(eventually { d.log.contains("reload rejected: \(path):3:1: unknown key `bogus`") })
+        #expect(d.log.contains("keeping the running profile"))
+        #expect(d.isRunning)
+        #expect(try ns.addresses(on: "lo").isSuperset(of: ["192.0.2.100/32", "192.0.2.101/32"]))
+        // A valid profile with one VIP fewer: the daemon converges to it.
+        _ = try ns.profile("mode: dr\nvips: [192.0.2.100]\nrp_filter: loose\n")
+        kill(d.pid, SIGHUP)
+        #expect(eventually { !(try ns.addresses(on: "lo").contains("192.0.2.101/32")) })
+        #expect(try ns.addresses(on: "lo").contains("192.0.2.100/32"))
+        #expect(d.stop() == 0)
+    }
+
+    @Test func sigtermKeepsOrRemovesAsTheProfileSays() throws {
+        let ns = try Namespace()
+        let before = try ns.snapshot()
+        let keep = try Daemon(ns, profile: try ns.profile(twoVIPs))
+        #expect(keep.stop(SIGTERM) == 0)
+        #expect(try ns.addresses(on: "lo").contains("192.0.2.100/32"))
+        #expect(keep.log.contains("on_stop: keep"))
+        let remove = try Daemon(ns, profile: try ns.profile(twoVIPs + "on_stop: remove\n"))
+        #expect(remove.stop(SIGINT) == 0)
+        #expect(remove.log.contains("on_stop: remove"))
+        #expect(try ns.snapshot() == before)
+        #expect(DaemonStatusFile.exists(ns.stateDir) == false)
+    }
+
+    @Test func aDeliberateDownIsNotFought() throws {
+        let ns = try Namespace()
+        let path = try ns.profile(twoVIPs)
+        let d = try Daemon(ns, profile: path)
+        #expect(try ns.rsagent("down", "-c", path).status == 0)
+        usleep(2_500_000)  // two periodic passes
+        #expect(!(try ns.addresses(on: "lo").contains("192.0.2.100/32")))
+        #expect(d.log.contains("not re-asserting: held down by `rsagent down`"))
+        #expect(try ns.rsagent("apply", "-c", path).status == 0)
+        try ns.sh("addr del 192.0.2.101/32 dev lo")
+        #expect(eventually { try ns.addresses(on: "lo").contains("192.0.2.101/32") })
+        #expect(d.stop() == 0)
+    }
+
+    @Test func maintPausesRepairAndReadyResumesIt() throws {
+        let ns = try Namespace()
+        let d = try Daemon(ns, profile: try ns.profile(twoVIPs))
+        // Until `rsagent maint` exists, the admin state is set through its file.
+        try "maint\n".write(toFile: ns.stateDir + "/admin-state", atomically: true, encoding: .utf8)
+        try ns.sh("addr del 192.0.2.100/32 dev lo")
+        usleep(2_500_000)
+        #expect(!(try ns.addresses(on: "lo").contains("192.0.2.100/32")))
+        #expect(d.log.contains("not re-asserting: maint"))
+        try "ready\n".write(toFile: ns.stateDir + "/admin-state", atomically: true, encoding: .utf8)
+        #expect(eventually { try ns.addresses(on: "lo").contains("192.0.2.100/32") })
+        #expect(d.stop() == 0)
+    }
+
+    @Test func tellsSystemdWhenReadyAndStopping() throws {
+        let ns = try Namespace()
+        let sockPath = ns.stateDir + ".notify"
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd); unlink(sockPath) }
+        var sa = sockaddr_un()
+        sa.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &sa.sun_path) { raw in for (i, b) in sockPath.utf8.enumerated() { raw[i] = b } }
+        let bound = withUnsafePointer(to: &sa) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        #expect(bound == 0)
+        let d = try Daemon(ns, profile: try ns.profile(twoVIPs), environment: ["NOTIFY_SOCKET": sockPath])
+        #expect(d.stop() == 0)
+        var messages: [String] = []
+        var buf = [UInt8](repeating: 0, count: 512)
+        while true {
+            let n = recv(fd, &buf, buf.count, Int32(MSG_DONTWAIT))
+            if n <= 0 { break }
+            messages.append(String(decoding: buf[0..<n], as: UTF8.self))
+        }
+        #expect(messages.first?.hasPrefix("READY=1") == true, "\(messages)")
+        #expect(messages.contains("STOPPING=1"), "\(messages)")
+    }
+}
+
+enum DaemonStatusFile {
+    static func exists(_ stateDir: String) -> Bool { FileManager.default.fileExists(atPath: stateDir + "/daemon.json") }
+}
