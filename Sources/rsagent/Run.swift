@@ -22,6 +22,8 @@ struct Run: AsyncParsableCommand {
     var logLevel: String = "info"
     @Option(help: ArgumentHelp("Seconds between full checks (arp_* changes raise no event).", valueName: "SECONDS"))
     var resyncInterval: Double = 30
+    @Option(help: ArgumentHelp("The admin socket (default: STATE_DIR/admin.sock).", valueName: "PATH"))
+    var socket: String?
 
     func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
@@ -47,6 +49,16 @@ struct Run: AsyncParsableCommand {
             profile: profile, path: profileOption.profile, logger: logger, notifier: notifier,
             resyncInterval: resyncInterval)
         reconciler.announce()
+        let admin = AdminServer(
+            path: socket ?? AdminServer.defaultPath(stateDir: profile.stateDir), stateDir: profile.stateDir,
+            logger: logger
+        ) { state in reconciler.requestConverge(cause: "admin state \(state.rawValue)") }
+        do { try admin.start() } catch {
+            logger.critical("\(error)")
+            reconciler.retire()
+            throw ExitCode(1)
+        }
+        defer { admin.stop() }
         // The seam for the coming load report and test service: more services in this group,
         // started in order and stopped in reverse.
         let group = ServiceGroup(

@@ -12,7 +12,7 @@ final class Daemon {
     private var exited: Int32?
 
     init(_ ns: Namespace, profile: String, environment: [String: String] = [:]) throws {
-        logPath = ns.stateDir + ".log"
+        logPath = ns.stateDir + "-\(UUID().uuidString).log"
         pid = try spawn(
             Env.binary, ["run", "--netns", ns.name, "-c", profile, "--resync-interval", "1"],
             stderr: logPath, environment: environment)
@@ -133,15 +133,45 @@ struct DaemonTests {
 
     @Test func maintPausesRepairAndReadyResumesIt() throws {
         let ns = try Namespace()
-        let d = try Daemon(ns, profile: try ns.profile(twoVIPs))
-        // Until `rsagent maint` exists, the admin state is set through its file.
-        try "maint\n".write(toFile: ns.stateDir + "/admin-state", atomically: true, encoding: .utf8)
+        let path = try ns.profile(twoVIPs)
+        let sock = ns.stateDir + "/admin.sock"
+        var d: Daemon? = try Daemon(ns, profile: path)
+        let maint = try execute(Env.binary, ["maint", "--socket", sock])
+        #expect(maint.status == 0, "\(maint.stderr)")
+        #expect(maint.stdout.hasPrefix("admin state: maint"))
         try ns.sh("addr del 192.0.2.100/32 dev lo")
         usleep(2_500_000)
         #expect(!(try ns.addresses(on: "lo").contains("192.0.2.100/32")))
-        #expect(d.log.contains("not re-asserting: maint"))
-        try "ready\n".write(toFile: ns.stateDir + "/admin-state", atomically: true, encoding: .utf8)
+        #expect(d?.log.contains("not re-asserting: maint") == true)
+        // The state survives a restart of the daemon.
+        #expect(d?.stop() == 0)
+        d = try Daemon(ns, profile: path)
+        let status = try ns.rsagent("status", "-c", path, "--json")
+        #expect(status.json["admin_state"] as? String == "maint")
+        #expect((status.json["daemon"] as? [String: Any])?["paused"] as? String == "maint")
+        #expect(!(try ns.addresses(on: "lo").contains("192.0.2.100/32")))
+        #expect(try execute(Env.binary, ["ready", "--socket", sock]).status == 0)
         #expect(eventually { try ns.addresses(on: "lo").contains("192.0.2.100/32") })
+        #expect(eventually { d?.log.contains("cause: admin state ready") == true }, "\(d?.log ?? "")")
+        #expect(try execute(Env.binary, ["drain", "--socket", sock]).stdout.hasPrefix("admin state: drain"))
+        #expect(d?.stop() == 0)
+    }
+
+    @Test func adminCommandsWithoutADaemonOrAsNonRootFailClearly() throws {
+        let ns = try Namespace()
+        let sock = ns.stateDir + "/admin.sock"
+        let none = try execute(Env.binary, ["drain", "--socket", sock])
+        #expect(none.status == 1)
+        #expect(none.stderr.contains("no daemon is listening"))
+        let d = try Daemon(ns, profile: try ns.profile(twoVIPs))
+        let mode = try FileManager.default.attributesOfItem(atPath: sock)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        if FileManager.default.isExecutableFile(atPath: "/usr/sbin/runuser") {
+            let r = try execute("/usr/sbin/runuser", ["-u", "nobody", "--", Env.binary, "maint", "--socket", sock])
+            #expect(r.status != 0)
+            #expect(r.stderr.contains("permission denied") || r.stderr.contains("Permission denied"), "\(r.stderr)")
+            #expect(DaemonAdmin.state(ns.stateDir) == "ready")
+        }
         #expect(d.stop() == 0)
     }
 
@@ -170,6 +200,13 @@ struct DaemonTests {
         }
         #expect(messages.first?.hasPrefix("READY=1") == true, "\(messages)")
         #expect(messages.contains("STOPPING=1"), "\(messages)")
+    }
+}
+
+enum DaemonAdmin {
+    static func state(_ stateDir: String) -> String {
+        ((try? String(contentsOfFile: stateDir + "/admin-state", encoding: .utf8)) ?? "ready")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
 

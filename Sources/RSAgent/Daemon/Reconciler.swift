@@ -22,6 +22,7 @@ public final class Reconciler: Service, @unchecked Sendable {
     private let mutex = NSLock()
     private var stopRequested = false
     private var reloadRequested = false
+    private var requestedCauses: [String] = []
     private var currentProfile: Profile
     private let path: String
     private let logger: Logger
@@ -59,6 +60,8 @@ public final class Reconciler: Service, @unchecked Sendable {
 
     public func requestStop() { mutex.withLock { stopRequested = true } }
     public func requestReload() { mutex.withLock { reloadRequested = true } }
+    /// Asks for a pass soon (the admin state changed, for instance).
+    public func requestConverge(cause: String) { mutex.withLock { requestedCauses.append(cause) } }
 
     private func runLoopThread() async throws {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
@@ -79,9 +82,12 @@ public final class Reconciler: Service, @unchecked Sendable {
         var nextFull = Date().addingTimeInterval(resyncInterval)
         var nextWatchdog = Date()
         while true {
-            let (stop, reload) = mutex.withLock {
-                defer { reloadRequested = false }
-                return (stopRequested, reloadRequested)
+            let (stop, reload, requested) = mutex.withLock {
+                defer {
+                    reloadRequested = false
+                    requestedCauses = []
+                }
+                return (stopRequested, reloadRequested, requestedCauses)
             }
             if stop { break }
             if reload { self.reload(host) }
@@ -89,9 +95,11 @@ public final class Reconciler: Service, @unchecked Sendable {
                 notifier.notify("WATCHDOG=1")
                 nextWatchdog = Date().addingTimeInterval(interval)
             }
-            var causes: [String] = []
+            var causes = requested
             do {
-                causes = try events.wait(timeout: 0.5).compactMap { cause(of: $0, host: host) }
+                causes += try events.wait(timeout: requested.isEmpty ? 0.25 : 0).compactMap {
+                    cause(of: $0, host: host)
+                }
             } catch {
                 causes = ["netlink event socket: \(error); re-reading everything"]
             }
