@@ -10,7 +10,7 @@ public enum Action: Hashable, Sendable {
     case createDevice(name: String, kind: String)
     /// Mark an existing device as rsagent's (`--adopt`).
     case adoptDevice(name: String)
-    /// `modprobe ipip`, which creates `tunl0`.
+    /// Load ipip, which creates `tunl0` (`ip link add tunl0 type ipip` makes the kernel do it).
     case loadTunnelModule
     /// `ip link set NAME up`
     case setLinkUp(name: String)
@@ -68,7 +68,7 @@ public enum Action: Hashable, Sendable {
         switch self {
         case let .createDevice(n, k): "create \(k) device \(n)            (ip link add \(n) type \(k))"
         case let .adoptDevice(n): "adopt device \(n) as rsagent's"
-        case .loadTunnelModule: "load ipip to create tunl0         (modprobe ipip)"
+        case .loadTunnelModule: "load ipip to create tunl0         (ip link add tunl0 type ipip)"
         case let .setLinkUp(n): "set \(n) up                        (ip link set \(n) up)"
         case let .setSysctl(k, from, to): "\(k) \(from.map(String.init) ?? "?") -> \(to)"
         case let .addAddress(a, d): "add \(a)/\(a.hostPrefixLength) to \(d)"

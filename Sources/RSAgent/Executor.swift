@@ -45,7 +45,7 @@ public final class Executor {
     /// True when the action needs `state.json` written before it runs.
     static func needsState(_ a: Action) -> Bool {
         switch a {
-        case .addAddress, .adoptAddress, .removeAddress, .loadTunnelModule: false
+        case .addAddress, .adoptAddress, .removeAddress: false
         default: true
         }
     }
@@ -135,8 +135,16 @@ public final class Executor {
                 state.devices.removeAll { $0 == name }; try store.save(state)
             }
         case .loadTunnelModule:
-            try host.loadTunnelModule()
-            return nil  // a loaded module is harmless and tunl0 cannot be deleted
+            // A loaded module is harmless and its fallback tunl0 cannot be deleted; only a tunl0
+            // rsagent had to create itself is its own.
+            guard try host.ensureTunnelDevice() else { return nil }
+            state.devices.append("tunl0")
+            try store.save(state)
+            return { [self] in
+                try host.deleteDevice(name: "tunl0")
+                state.devices.removeAll { $0 == "tunl0" }
+                try store.save(state)
+            }
         case let .setLinkUp(name):
             let recorded = !state.linksSetUp.contains(name)
             if recorded { state.linksSetUp.append(name); try store.save(state) }

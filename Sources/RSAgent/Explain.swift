@@ -33,7 +33,7 @@ public enum Explain {
         case (.createDevice(_, "dummy"), EOPNOTSUPP):
             return "kernel lacks dummy device support (modprobe dummy) — the kernel said \(reasonOf(error))"
         case (.loadTunnelModule, _):
-            return "kernel lacks IP-in-IP tunnel support (modprobe ipip) — \(reasonOf(error))"
+            return "kernel lacks IP-in-IP tunnel support (modprobe ipip) — the kernel said \(reasonOf(error))"
         case (.addAddress, EEXIST):
             return
                 "address already assigned by another program (not owned by rsagent) — the kernel said \(reasonOf(error))"

@@ -10,7 +10,8 @@ public protocol HostSystem: AnyObject {
     func deleteDevice(name: String) throws
     func setLink(name: String, up: Bool) throws
     func setAlias(name: String, alias: String) throws
-    func loadTunnelModule() throws
+    /// Makes sure `tunl0` exists (loading ipip); true when rsagent had to create it itself.
+    func ensureTunnelDevice() throws -> Bool
     /// Adds with rsagent's mark; `replace` re-marks an existing address in place (no gap).
     func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws
     func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws

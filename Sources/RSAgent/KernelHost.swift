@@ -69,36 +69,23 @@ public final class KernelHost: HostSystem {
         try socket.setLink(try index(name), name: name, alias: alias)
     }
 
-    /// `modprobe ipip`: loading the module creates `tunl0` in every network namespace. The
-    /// kernel offers no netlink request for loading a module, so this one program is spawned.
-    public func loadTunnelModule() throws {
-        guard
-            let modprobe = ["/usr/sbin/modprobe", "/sbin/modprobe"].first(where: FileManager.default.isExecutableFile)
-        else {
-            throw SystemError(
-                operation: "modprobe ipip", errno: ENOENT,
-                reason: "tunl0 does not exist and modprobe is not installed (Debian package kmod)")
+    /// Makes sure `tunl0` exists. Equivalent to: `ip link add tunl0 type ipip`, which makes the
+    /// kernel load the ipip module itself (`request_module("rtnl-link-ipip")`, CAP_NET_ADMIN is
+    /// enough: nothing is spawned). Loading the module creates the fallback `tunl0` in every
+    /// namespace, so the request then ends in EEXIST; if it succeeds instead, this namespace got
+    /// no fallback device (`net.core.fb_tunnels_only_for_init_net`) and rsagent made `tunl0`:
+    /// returns true, and the device is rsagent's to delete.
+    public func ensureTunnelDevice() throws -> Bool {
+        var created = false
+        do {
+            try socket.createLink(name: "tunl0", kind: "ipip")
+            created = true
+        } catch let e as NetlinkError where e.errno == EEXIST {
+            created = false
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: modprobe)
-        p.arguments = ["ipip"]
-        p.standardOutput = FileHandle.nullDevice
-        let err = Pipe()
-        p.standardError = err
-        do { try p.run() } catch {
-            throw SystemError(
-                operation: "modprobe ipip", errno: ENOENT,
-                reason: "modprobe could not be run (\(error.localizedDescription))")
-        }
-        p.waitUntilExit()
         indexByName["tunl0"] = nil
-        if (try? index("tunl0")) == nil {
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)
-            throw SystemError(
-                operation: "modprobe ipip", errno: EOPNOTSUPP,
-                reason: text.isEmpty ? "tunl0 did not appear" : text)
-        }
+        _ = try index("tunl0")
+        return created
     }
 
     public func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {

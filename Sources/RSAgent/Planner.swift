@@ -201,7 +201,7 @@ public enum Planner {
 
     /// Devices rsagent created for an earlier profile and no longer needs.
     static func planStaleDevices(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
-        for name in state.devices where name != profile.deviceName || profile.device != .dummy {
+        for name in state.devices where name != profile.deviceName {
             if host.link(named: name) != nil { plan.actions.append(.deleteDevice(name: name)) }
         }
     }
@@ -210,7 +210,8 @@ public enum Planner {
     /// that still hold rsagent's value, set down what rsagent set up. Needs no profile.
     public static func planDown(host: HostState, state: AgentState) -> Plan {
         var plan = Plan()
-        let deleted = Set(state.devices.filter { name in host.link(named: name)?.kind == "dummy" })
+        // Only kinds rsagent creates: a dummy device, or a tunl0 it had to make itself.
+        let deleted = Set(state.devices.filter { name in ["dummy", "ipip"].contains(host.link(named: name)?.kind) })
         for a in host.ownedAddresses.sorted(by: { $0.address < $1.address }) {
             let dev = host.name(of: a.index)
             if !deleted.contains(dev) {

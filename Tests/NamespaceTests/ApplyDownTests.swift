@@ -156,6 +156,21 @@ struct ApplyDownTests {
         #expect(try ns.snapshot() == before)
     }
 
+    @Test func tunOnAKernelWithoutIpipFailsClearlyAndChangesNothing() throws {
+        // This machine's kernel has no ipip; the VM suite runs the path that works.
+        let ns = try Namespace()
+        let before = try ns.snapshot()
+        let r = try ns.rsagent("apply", "-c", try ns.shippedProfile("tun"))
+        if r.status == 0 {
+            #expect(try ns.rsagent("down", "-c", try ns.shippedProfile("tun")).status == 0)
+        } else {
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("kernel lacks IP-in-IP tunnel support (modprobe ipip)"), "\(r.stderr)")
+            #expect(r.stdout.contains("the host is as it was"))
+            #expect(try ns.snapshot() == before)
+        }
+    }
+
     @Test func invalidProfileExitsTwoAndTouchesNothing() throws {
         let ns = try Namespace()
         let before = try ns.snapshot()

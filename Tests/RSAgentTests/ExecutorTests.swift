@@ -196,7 +196,7 @@ import Testing
             func deleteDevice(name: String) throws {}
             func setLink(name: String, up: Bool) throws {}
             func setAlias(name: String, alias: String) throws {}
-            func loadTunnelModule() throws {}
+            func ensureTunnelDevice() throws -> Bool { false }
             func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {}
             func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws {
                 throw NetlinkError(

@@ -67,10 +67,11 @@ final class FakeHost: HostSystem {
         let i = state.links.firstIndex { $0.name == name }!
         state.links[i].alias = alias
     }
-    func loadTunnelModule() throws {
+    func ensureTunnelDevice() throws -> Bool {
         try check("modprobe ipip")
         state.links.append(Link(index: .init(rawValue: 99), name: "tunl0", kind: "ipip", isUp: false, isNoARP: true))
         for n in SysctlName.allCases { state.sysctls[SysctlKey("tunl0", n)] = 0 }
+        return false
     }
     func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {
         try check("add \(ip) \(device)")
