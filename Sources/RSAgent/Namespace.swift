@@ -51,7 +51,9 @@ public enum NetworkNamespace {
         setenv(enteredVariable, name, 1)
         let args = CommandLine.arguments
         var cargs = args.map { strdup($0) } + [nil]
-        execv("/proc/self/exe", &cargs)
+        // The resolved path, not /proc/self/exe: the process name (ps, journald) stays rsagent.
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+        execv(exe, &cargs)
         let e = errno
         throw SystemError(
             operation: "re-executing inside network namespace \(name)", errno: e,

@@ -85,6 +85,31 @@ struct DaemonTests {
         #expect(d.stop() == 0)
     }
 
+    @Test func aDeviceTakenDownIsBroughtBackWithItsVIPs() throws {
+        let ns = try Namespace()
+        let d = try Daemon(ns, profile: try ns.profile("mode: dr\nvips: [192.0.2.100, '2001:db8::100']\n"))
+        try ns.sh("link set lo down")  // also makes the kernel drop lo's IPv6 addresses
+        #expect(eventually { try ns.links().contains("lo - up") })
+        #expect(eventually { try ns.addresses(on: "lo").isSuperset(of: ["192.0.2.100/32", "2001:db8::100/128"]) })
+        #expect(eventually { d.log.contains("device lo went down") })
+        #expect(d.stop() == 0)
+    }
+
+    @Test func killMinus9ThenRestartConvergesAndLeavesForeignAddresses() throws {
+        let ns = try Namespace()
+        let path = try ns.profile(twoVIPs)
+        let first = try Daemon(ns, profile: path)
+        #expect(first.stop(SIGKILL) == 128 + SIGKILL)
+        try ns.sh("addr del 192.0.2.101/32 dev lo")
+        try ns.sh("addr add 203.0.113.9/32 dev lo")
+        try ns.sh("addr add 10.99.0.99/24 dev veth0")
+        let second = try Daemon(ns, profile: path)  // a stale admin socket and status file are fine
+        #expect(eventually { try ns.addresses(on: "lo").isSuperset(of: ["192.0.2.100/32", "192.0.2.101/32"]) })
+        #expect(try ns.addresses(on: "lo").contains("203.0.113.9/32"))
+        #expect(try ns.addresses(on: "veth0").contains("10.99.0.99/24"))
+        #expect(second.stop() == 0)
+    }
+
     @Test func reloadKeepsTheOldProfileWhenTheNewOneIsInvalid() throws {
         let ns = try Namespace()
         let path = try ns.profile(twoVIPs)
@@ -189,7 +214,9 @@ struct DaemonTests {
             }
         }
         #expect(bound == 0)
-        let d = try Daemon(ns, profile: try ns.profile(twoVIPs), environment: ["NOTIFY_SOCKET": sockPath])
+        let d = try Daemon(
+            ns, profile: try ns.profile(twoVIPs), environment: ["NOTIFY_SOCKET": sockPath, "WATCHDOG_USEC": "400000"])
+        usleep(1_000_000)
         #expect(d.stop() == 0)
         var messages: [String] = []
         var buf = [UInt8](repeating: 0, count: 512)
@@ -200,6 +227,7 @@ struct DaemonTests {
         }
         #expect(messages.first?.hasPrefix("READY=1") == true, "\(messages)")
         #expect(messages.contains("STOPPING=1"), "\(messages)")
+        #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 2, "\(messages)")
     }
 }
 
