@@ -33,6 +33,14 @@ struct Run: AsyncParsableCommand {
         guard resyncInterval >= 1 else { throw ValidationError("--resync-interval must be at least 1 second") }
     }
 
+    /// The daemon's services, started in this order and stopped in reverse. The seam for what
+    /// comes next: the load report (`load.http`, `load.agent_check`) and the test service
+    /// (`test_service`) join this list as `Service`s of their own when the profile enables them;
+    /// they read the admin state and the reconciler's view, and never change the host.
+    static func services(reconciler: Reconciler, profile: Profile) -> [ServiceGroupConfiguration.ServiceConfiguration] {
+        [.init(service: reconciler)]
+    }
+
     func run() async throws {
         try global.enterNamespace()
         let profile = try profileOption.load()
@@ -59,12 +67,10 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         defer { admin.stop() }
-        // The seam for the coming load report and test service: more services in this group,
-        // started in order and stopped in reverse.
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: reconciler)], gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                services: Self.services(reconciler: reconciler, profile: profile),
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch {
