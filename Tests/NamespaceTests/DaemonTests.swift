@@ -92,6 +92,11 @@ struct DaemonTests {
         #expect(eventually { try ns.links().contains("lo - up") })
         #expect(eventually { try ns.addresses(on: "lo").isSuperset(of: ["192.0.2.100/32", "2001:db8::100/128"]) })
         #expect(eventually { d.log.contains("device lo went down") })
+        // The facing interface is the operator's, never set up by rsagent: with it down the
+        // default route is gone, and the daemon says why it cannot plan instead of guessing.
+        try ns.sh("link set veth0 down")
+        #expect(eventually { d.log.contains("cannot tell which interface faces the director") })
+        #expect(try ns.links().contains("veth0 veth down"))
         #expect(d.stop() == 0)
     }
 

@@ -30,6 +30,9 @@ public final class Reconciler: Service, @unchecked Sendable {
     private let resyncInterval: Double
     private var status: DaemonStatus
     private var lastProblems: [String] = []
+    /// The facing interfaces the last pass resolved (the default route's when the profile
+    /// names none), so their link events count too.
+    private var facing: [String] = []
 
     /// The profile in force (it changes on a successful reload).
     public var profile: Profile { mutex.withLock { currentProfile } }
@@ -121,7 +124,7 @@ public final class Reconciler: Service, @unchecked Sendable {
             return "\(a.address)/\(a.prefixLength) removed from \(dev) by \(Self.describe(port: by))"
         case .link(_, let name, let isUp, let removed):
             let p = profile
-            guard name == p.deviceName || (p.interfaces ?? []).contains(name) else { return nil }
+            guard name == p.deviceName || (p.interfaces ?? facing).contains(name) else { return nil }
             return removed ? "device \(name) was deleted" : (isUp ? nil : "device \(name) went down")
         case .netconf(let index, let rp):
             return
@@ -167,6 +170,7 @@ public final class Reconciler: Service, @unchecked Sendable {
             logger.error("checking the host: \(error)")
             return
         }
+        facing = result.interfaces
         let problems = result.conflicts.map(\.message) + result.errors
         if problems != lastProblems {
             for m in problems { logger.error("\(m)") }
