@@ -6,17 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 RUNS=${2:-5}
-[ "$(id -u)" = 0 ] || { echo "bench/apply.sh: run as root (it creates network namespaces)" >&2; exit 1; }
-# The binary install.sh installs: release, Swift runtime linked statically.
-swift build -c release --product rsagent --static-swift-stdlib --scratch-path .build-static >/dev/null
-BIN=$PWD/.build-static/release/rsagent
-work=$(mktemp -d /tmp/rsagent-bench.XXXXXX)
-tag="rsab$$"
-cleanup() { for n in $(ip netns list | awk '{print $1}' | grep "^$tag" || true); do ip netns del "$n"; done; rm -rf "$work"; }
-trap cleanup EXIT
-
-# shellcheck source=../tests/lib/realserver-netns.sh
-. "$PWD/tests/lib/realserver-netns.sh"
+# shellcheck source=lib.sh
+. bench/lib.sh
+bench_setup apply.sh
 ms() { echo "scale=1; ($2 - $1) / 1000000" | bc; }
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }

@@ -10,21 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-200}
 IDLE=${2:-60}
-[ "$(id -u)" = 0 ] || { echo "bench/daemon.sh: run as root (it creates network namespaces)" >&2; exit 1; }
-swift build -c release --product rsagent --static-swift-stdlib --scratch-path .build-static >/dev/null
-BIN=$PWD/.build-static/release/rsagent
-work=$(mktemp -d /tmp/rsagent-bench.XXXXXX)
-tag="rsad$$"
-pids=()
-cleanup() {
-  # Each background job leads its own process group (setsid): end the whole group.
-  for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
-  for n in $(ip netns list | awk '{print $1}' | grep "^$tag" || true); do ip netns del "$n"; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-# shellcheck source=../tests/lib/realserver-netns.sh
-. "$PWD/tests/lib/realserver-netns.sh"
+# shellcheck source=lib.sh
+. bench/lib.sh
+bench_setup daemon.sh
 VIP=192.0.2.100
 
 # $1 namespace: delete the VIP N times, each time waiting until it is back; prints latencies (ms).

@@ -23,35 +23,44 @@ struct AdminOptions: ParsableArguments {
     }
 }
 
-struct Drain: ParsableCommand {
+/// `drain`, `maint` and `ready` differ only in the state they set and what it means.
+protocol AdminStateCommand: ParsableCommand {
+    static var state: AdminState { get }
+    static var meaning: String { get }
+    var global: GlobalOptions { get }
+    var admin: AdminOptions { get }
+}
+
+extension AdminStateCommand {
+    func run() throws {
+        try global.enterNamespace()
+        try admin.set(Self.state, meaning: Self.meaning)
+    }
+}
+
+struct Drain: AdminStateCommand {
     static let configuration = CommandConfiguration(
         abstract: "Drain this realserver: the load report gives weight 0, existing connections finish.")
+    static let state = AdminState.drain
+    static let meaning = "directors reading the load report send no new connections"
     @OptionGroup var global: GlobalOptions
     @OptionGroup var admin: AdminOptions
-    func run() throws {
-        try global.enterNamespace()
-        try admin.set(.drain, meaning: "directors reading the load report send no new connections")
-    }
 }
 
-struct Maint: ParsableCommand {
+struct Maint: AdminStateCommand {
     static let configuration = CommandConfiguration(
         abstract: "Maintenance: the daemon stops re-asserting and reports maint to directors.")
+    static let state = AdminState.maint
+    static let meaning = "rsagent leaves the network alone until `rsagent ready`"
     @OptionGroup var global: GlobalOptions
     @OptionGroup var admin: AdminOptions
-    func run() throws {
-        try global.enterNamespace()
-        try admin.set(.maint, meaning: "rsagent leaves the network alone until `rsagent ready`")
-    }
 }
 
-struct Ready: ParsableCommand {
+struct Ready: AdminStateCommand {
     static let configuration = CommandConfiguration(
         abstract: "Back in service: re-assert the profile and report the real weight.")
+    static let state = AdminState.ready
+    static let meaning = "in service"
     @OptionGroup var global: GlobalOptions
     @OptionGroup var admin: AdminOptions
-    func run() throws {
-        try global.enterNamespace()
-        try admin.set(.ready, meaning: "in service")
-    }
 }
