@@ -40,6 +40,7 @@ let package = Package(
             name: "rsagent",
             dependencies: [
                 "RSAgent",
+                "Netlink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

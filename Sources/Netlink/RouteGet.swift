@@ -31,6 +31,14 @@ public struct RouteLookup: Sendable, Hashable, Codable {
     public var preferredSource: IPAddress?
     /// Routing table id; note the kernel reports 254 even for local routes.
     public var table: UInt32
+
+    public init(kind: Kind, oif: InterfaceIndex?, gateway: IPAddress?, preferredSource: IPAddress?, table: UInt32) {
+        self.kind = kind
+        self.oif = oif
+        self.gateway = gateway
+        self.preferredSource = preferredSource
+        self.table = table
+    }
 }
 
 extension RouteSocket {

@@ -12,7 +12,7 @@ struct RSAgentCommand: ParsableCommand {
             touched), 3 drift found (status).
             """,
         version: RSAgentVersionString.value,
-        subcommands: [Apply.self, Down.self, Status.self, Run.self, Drain.self, Maint.self, Ready.self]
+        subcommands: [Apply.self, Down.self, Status.self, Check.self, Run.self, Drain.self, Maint.self, Ready.self]
     )
 }
 

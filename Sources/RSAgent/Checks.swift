@@ -1,0 +1,260 @@
+import Netlink
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One diagnostic result of `rsagent check`.
+public struct Finding: Codable, Sendable, Equatable {
+    public enum Verdict: String, Codable, Sendable, Comparable {
+        case pass, warn, fail
+        public static func < (l: Self, r: Self) -> Bool {
+            [Verdict.fail, .warn, .pass].firstIndex(of: l)! < [Verdict.fail, .warn, .pass].firstIndex(of: r)!
+        }
+    }
+    /// Stable: `vip.present`, `arp.ignore`, `route.in`, `route.reply`, `rpfilter`, `tunnel.up`…
+    public var id: String
+    public var verdict: Verdict
+    /// One line: what holds or what is wrong, and the consequence.
+    public var summary: String
+    /// What was read: values, the kernel's answer.
+    public var evidence: String
+    /// A command a person can paste, or empty when nothing is to be done.
+    public var fix: String
+}
+
+/// The kernel's answer to one route lookup, as the checks need it (the error, when any, by
+/// errno: EINVAL on 6.18 and EXDEV on Debian's 6.1 both mean reverse-path filtering).
+public enum RouteAnswer: Sendable, Equatable {
+    case route(RouteLookup)
+    case refused(errno: Int32, text: String)
+}
+
+/// Everything the checks look at, read beforehand: the checks themselves are pure.
+public struct CheckObservation: Sendable {
+    public var host: HostState
+    public var interfaces: [String]
+    public var clients: [IPAddress]
+    /// Keyed by `RouteQuery`.
+    public var routes: [RouteQuery: RouteAnswer]
+    public init(host: HostState, interfaces: [String], clients: [IPAddress], routes: [RouteQuery: RouteAnswer]) {
+        self.host = host
+        self.interfaces = interfaces
+        self.clients = clients
+        self.routes = routes
+    }
+}
+
+public enum Checks {
+    /// The route lookups the checks need: for each client and IPv4/IPv6-matching VIP, inbound
+    /// (from the client to the VIP, arriving where the director sends: `tunl0` for tun, each
+    /// facing interface for dr) and the reply path (from the VIP to the client).
+    public static func queries(_ profile: Profile, host: HostState, interfaces: [String], clients: [IPAddress])
+        -> [RouteQuery]
+    {
+        let arrivals = profile.mode == .tun ? [profile.deviceName] : interfaces
+        var out: [RouteQuery] = []
+        for vip in profile.vips {
+            for client in clients where client.isIPv4 == vip.address.isIPv4 {
+                for dev in arrivals {
+                    if let i = host.link(named: dev)?.index {
+                        out.append(RouteQuery(to: vip.address, from: client, iif: i))
+                    }
+                }
+                out.append(RouteQuery(to: client, from: vip.address))
+            }
+        }
+        return out
+    }
+
+    public static func run(_ profile: Profile, _ o: CheckObservation) -> [Finding] {
+        var out: [Finding] = []
+        out += vipPlacement(profile, o)
+        out += arp(profile, o)
+        if profile.mode == .tun { out += tunnel(profile, o) }
+        out += routes(profile, o)
+        return out.sorted { ($0.verdict, $0.id) < ($1.verdict, $1.id) }
+    }
+
+    static func vipPlacement(_ p: Profile, _ o: CheckObservation) -> [Finding] {
+        let device = o.host.link(named: p.deviceName)
+        return p.vips.flatMap { vip -> [Finding] in
+            let present = o.host.addresses.filter { $0.address == vip.address }
+            let onDevice = present.contains { $0.index == device?.index }
+            var f: [Finding] = []
+            if onDevice {
+                f.append(
+                    Finding(
+                        id: "vip.present", verdict: .pass, summary: "\(vip.address) is on \(p.deviceName)",
+                        evidence: "ip addr show dev \(p.deviceName): \(vip.address)/\(vip.address.hostPrefixLength)",
+                        fix: ""))
+            } else {
+                f.append(
+                    Finding(
+                        id: "vip.present", verdict: .fail,
+                        summary:
+                            "\(vip.address) is not on \(p.deviceName): the kernel drops the director's packets for it",
+                        evidence: "not in ip addr show dev \(p.deviceName)", fix: "rsagent apply -c PROFILE"))
+            }
+            for other in present where other.index != device?.index {
+                let dev = o.host.name(of: other.index)
+                let arping = !(o.host.link(other.index)?.isNoARP ?? false)
+                f.append(
+                    Finding(
+                        id: "vip.elsewhere", verdict: arping ? .fail : .warn,
+                        summary: "\(vip.address) is also on \(dev)"
+                            + (arping ? ", an interface that answers ARP: clients may bypass the director" : ""),
+                        evidence: "ip addr show dev \(dev): \(other.address)/\(other.prefixLength)",
+                        fix: "ip addr del \(other.address)/\(other.prefixLength) dev \(dev)"))
+            }
+            return f
+        }
+    }
+
+    static func arp(_ p: Profile, _ o: CheckObservation) -> [Finding] {
+        guard p.vips.contains(where: { $0.address.isIPv4 }) else { return [] }  // IPv6 has no ARP problem
+        return o.interfaces.flatMap { dev -> [Finding] in
+            [
+                (
+                    SysctlName.arpIgnore, p.arp.ignore,
+                    "answers ARP requests for the VIPs: clients may send their traffic straight here, bypassing the director"
+                ),
+                (
+                    .arpAnnounce, p.arp.announce,
+                    "may announce a VIP as the source of its own ARP requests, teaching the LAN that the VIP lives here"
+                ),
+            ]
+            .map { name, want, consequence in
+                let k = SysctlKey(dev, name)
+                let all = o.host.sysctls[k.allKey], own = o.host.sysctls[k]
+                let eff = o.host.effective(k)
+                let evidence =
+                    "\(k.allKey) = \(all.map(String.init) ?? "?"), \(k) = \(own.map(String.init) ?? "?"): effective \(eff) (the larger)"
+                let id = name == .arpIgnore ? "arp.ignore" : "arp.announce"
+                if eff >= want {
+                    return Finding(
+                        id: id, verdict: .pass, summary: "\(dev): \(name.rawValue) \(eff) (≥ \(want))",
+                        evidence: evidence, fix: "")
+                }
+                return Finding(
+                    id: id, verdict: .fail, summary: "\(dev): \(name.rawValue) is \(eff): this host \(consequence)",
+                    evidence: evidence, fix: "sysctl -w \(k)=\(want)")
+            }
+        }
+    }
+
+    static func tunnel(_ p: Profile, _ o: CheckObservation) -> [Finding] {
+        guard let t = o.host.link(named: p.deviceName) else {
+            return [
+                Finding(
+                    id: "tunnel.present", verdict: .fail,
+                    summary: "\(p.deviceName) does not exist: IP-in-IP packets from the director are not decapsulated",
+                    evidence: "no link \(p.deviceName)", fix: "modprobe ipip")
+            ]
+        }
+        let k = SysctlKey(p.deviceName, .rpFilter)
+        let eff = o.host.effective(k)
+        return [
+            t.isUp
+                ? Finding(
+                    id: "tunnel.up", verdict: .pass, summary: "\(t.name) is up", evidence: "ip link show \(t.name): UP",
+                    fix: "")
+                : Finding(
+                    id: "tunnel.up", verdict: .fail, summary: "\(t.name) is down: decapsulated packets are dropped",
+                    evidence: "ip link show \(t.name): not UP", fix: "ip link set \(t.name) up"),
+            eff == 1
+                ? Finding(
+                    id: "rpfilter.\(t.name)", verdict: .warn,
+                    summary:
+                        "\(t.name): strict reverse-path filtering; decapsulated packets from clients routed elsewhere are dropped",
+                    evidence:
+                        "effective rp_filter \(eff) (all \(o.host.sysctls[k.allKey] ?? 0), \(t.name) \(o.host.sysctls[k] ?? 0))",
+                    fix: "sysctl -w \(k)=2")
+                : Finding(
+                    id: "rpfilter.\(t.name)", verdict: .pass, summary: "\(t.name): rp_filter \(eff) (not strict)",
+                    evidence: "effective rp_filter \(eff)", fix: ""),
+        ]
+    }
+
+    static func routes(_ p: Profile, _ o: CheckObservation) -> [Finding] {
+        var out: [Finding] = []
+        for (q, answer) in o.routes.sorted(by: { "\($0.key.to)\($0.key.from!)" < "\($1.key.to)\($1.key.from!)" }) {
+            guard let from = q.from else { continue }
+            if let iif = q.iif {
+                let dev = o.host.name(of: iif)
+                let what = "ip route get \(q.to) from \(from) iif \(dev)"
+                switch answer {
+                case .route(let r) where r.kind == .local:
+                    out.append(
+                        Finding(
+                            id: "route.in", verdict: .pass,
+                            summary: "\(from) → \(q.to) arriving on \(dev) is delivered locally",
+                            evidence: "\(what): local", fix: ""))
+                case .route(let r):
+                    out.append(
+                        Finding(
+                            id: "route.in", verdict: .fail,
+                            summary:
+                                "\(from) → \(q.to) arriving on \(dev) is not delivered here (\(r.kind.rawValue)): is the VIP on this host?",
+                            evidence: "\(what): \(r.kind.rawValue)", fix: "rsagent apply -c PROFILE"))
+                case .refused(let e, let text) where e == EINVAL || e == EXDEV:
+                    let k = SysctlKey(dev, .rpFilter)
+                    out.append(
+                        Finding(
+                            id: "route.in", verdict: .fail,
+                            summary:
+                                "\(from) → \(q.to) arriving on \(dev) is dropped by reverse-path filtering: the route back to \(from) leaves by another interface and \(dev) filters strictly",
+                            evidence:
+                                "\(what): \(text) (rp_filter effective \(o.host.effective(k)): all \(o.host.sysctls[k.allKey] ?? 0), \(dev) \(o.host.sysctls[k] ?? 0))",
+                            fix: "sysctl -w \(k)=2"))
+                case .refused(let e, let text) where e == EHOSTUNREACH:
+                    out.append(
+                        Finding(
+                            id: "route.in", verdict: .fail,
+                            summary:
+                                "\(from) → \(q.to) arriving on \(dev) is refused: \(q.to) is not a local address here (and this host does not forward)",
+                            evidence: "\(what): \(text)", fix: "rsagent apply -c PROFILE"))
+                case .refused(_, let text):
+                    out.append(
+                        Finding(
+                            id: "route.in", verdict: .fail,
+                            summary: "\(from) → \(q.to) arriving on \(dev) has no route: \(text)",
+                            evidence: "\(what): \(text)", fix: "ip route show; ip rule show"))
+                }
+            } else {
+                // Replies need the VIP as a local source; without it, vip.present already fails.
+                guard o.host.addresses.contains(where: { $0.address == from }) else { continue }
+                let what = "ip route get \(q.to) from \(from)"
+                switch answer {
+                case .route(let r) where r.kind == .unicast:
+                    let dev = r.oif.map { o.host.name(of: $0) } ?? "?"
+                    let virtual = r.oif.flatMap { o.host.link($0) }.map { $0.isLoopback || $0.name == "tunl0" } ?? true
+                    out.append(
+                        virtual
+                            ? Finding(
+                                id: "route.reply", verdict: .fail,
+                                summary: "replies from \(from) to \(q.to) would leave by \(dev), which goes nowhere",
+                                evidence: "\(what): dev \(dev)", fix: "ip route add default via GATEWAY dev eth0")
+                            : Finding(
+                                id: "route.reply", verdict: .pass,
+                                summary:
+                                    "replies from \(from) to \(q.to) leave by \(dev)\(r.gateway.map { " via \($0)" } ?? " (directly connected)")",
+                                evidence: "\(what): \(r.kind.rawValue) dev \(dev)", fix: ""))
+                case .route(let r):
+                    out.append(
+                        Finding(
+                            id: "route.reply", verdict: .fail,
+                            summary: "replies from \(from) to \(q.to) have no usable route (\(r.kind.rawValue))",
+                            evidence: "\(what): \(r.kind.rawValue)", fix: "ip route add default via GATEWAY"))
+                case .refused(_, let text):
+                    out.append(
+                        Finding(
+                            id: "route.reply", verdict: .fail,
+                            summary: "replies from \(from) to \(q.to) cannot be routed: \(text)",
+                            evidence: "\(what): \(text)", fix: "ip route add default via GATEWAY"))
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,110 @@
+import Netlink
+import Testing
+
+@testable import RSAgent
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite struct CheckTests {
+    let dr = profile("mode: dr\nvips: [192.0.2.100]\n")
+    let client = IPAddress("203.0.113.7")!
+    let vip = IPAddress("192.0.2.100")!
+
+    func observe(_ host: HostState, routes: [RouteQuery: RouteAnswer] = [:]) -> CheckObservation {
+        CheckObservation(host: host, interfaces: ["eth0"], clients: [client], routes: routes)
+    }
+    func finding(_ fs: [Finding], _ id: String) -> Finding? { fs.first { $0.id == id } }
+    var inbound: RouteQuery { RouteQuery(to: vip, from: client, iif: .init(rawValue: 2)) }
+    var reply: RouteQuery { RouteQuery(to: client, from: vip) }
+
+    @Test func arpIsJudgedOnTheEffectiveValue() {
+        let bad = Checks.run(dr, observe(sampleHost(extra: [owned("192.0.2.100")])))
+        let ignore = finding(bad, "arp.ignore")
+        #expect(ignore?.verdict == .fail)
+        #expect(ignore?.summary.contains("eth0: arp_ignore is 0") == true)
+        #expect(ignore?.fix == "sysctl -w net.ipv4.conf.eth0.arp_ignore=1")
+        let viaAll = Checks.run(
+            dr,
+            observe(
+                sampleHost(
+                    extra: [owned("192.0.2.100")],
+                    sysctls: [SysctlKey("all", .arpIgnore): 1, SysctlKey("all", .arpAnnounce): 2])))
+        #expect(finding(viaAll, "arp.ignore")?.verdict == .pass)
+        #expect(finding(viaAll, "arp.announce")?.verdict == .pass)
+        // IPv6-only: no ARP problem, no ARP findings.
+        let v6 = profile("mode: dr\nvips: ['2001:db8::1']\n")
+        #expect(Checks.run(v6, observe(sampleHost())).allSatisfy { !$0.id.hasPrefix("arp.") })
+    }
+
+    @Test func vipPlacement() {
+        #expect(finding(Checks.run(dr, observe(sampleHost())), "vip.present")?.verdict == .fail)
+        let elsewhere = Checks.run(
+            dr, observe(sampleHost(extra: [owned("192.0.2.100"), foreign("192.0.2.100", on: 2, prefix: 24)])))
+        #expect(finding(elsewhere, "vip.present")?.verdict == .pass)
+        #expect(finding(elsewhere, "vip.elsewhere")?.verdict == .fail)
+        #expect(finding(elsewhere, "vip.elsewhere")?.fix == "ip addr del 192.0.2.100/24 dev eth0")
+    }
+
+    @Test(arguments: [EINVAL, EXDEV])
+    func reversePathFilteringIsNamedWithItsSysctl(_ e: Int32) {
+        let host = sampleHost(extra: [owned("192.0.2.100")], sysctls: [SysctlKey("eth0", .rpFilter): 1])
+        let f = finding(
+            Checks.run(dr, observe(host, routes: [inbound: .refused(errno: e, text: "Invalid argument")])), "route.in")
+        #expect(f?.verdict == .fail)
+        #expect(f?.summary.contains("reverse-path filtering") == true)
+        #expect(f?.fix == "sysctl -w net.ipv4.conf.eth0.rp_filter=2")
+        #expect(f?.evidence.contains("rp_filter effective 1") == true)
+    }
+
+    @Test func inboundAndReplyRoutes() {
+        let host = sampleHost(extra: [owned("192.0.2.100")])
+        let lo = RouteLookup(kind: .local, oif: .init(rawValue: 1), gateway: nil, preferredSource: nil, table: 254)
+        let out = RouteLookup(
+            kind: .unicast, oif: .init(rawValue: 2), gateway: IPAddress("10.0.0.1"), preferredSource: nil, table: 254)
+        let good = Checks.run(dr, observe(host, routes: [inbound: .route(lo), reply: .route(out)]))
+        #expect(good.allSatisfy { $0.verdict == .pass || $0.id.hasPrefix("arp.") })
+        #expect(finding(good, "route.reply")?.summary.contains("leave by eth0 via 10.0.0.1") == true)
+        let loopedBack = RouteLookup(
+            kind: .unicast, oif: .init(rawValue: 1), gateway: nil, preferredSource: nil, table: 254)
+        #expect(
+            finding(Checks.run(dr, observe(host, routes: [reply: .route(loopedBack)])), "route.reply")?.verdict == .fail
+        )
+        let notLocal = Checks.run(
+            dr, observe(sampleHost(), routes: [inbound: .refused(errno: EHOSTUNREACH, text: "No route to host")]))
+        #expect(finding(notLocal, "route.in")?.summary.contains("not a local address") == true)
+    }
+
+    @Test func tunnelChecks() {
+        let tun = profile("mode: tun\nvips: [192.0.2.110]\n")
+        #expect(finding(Checks.run(tun, observe(sampleHost())), "tunnel.present")?.verdict == .fail)
+        var host = sampleHost()
+        host.links.append(Link(index: .init(rawValue: 9), name: "tunl0", kind: "ipip", isUp: false, isNoARP: true))
+        host.sysctls[SysctlKey("tunl0", .rpFilter)] = 1
+        let f = Checks.run(tun, observe(host))
+        #expect(finding(f, "tunnel.up")?.fix == "ip link set tunl0 up")
+        #expect(finding(f, "rpfilter.tunl0")?.verdict == .warn)
+        #expect(finding(f, "rpfilter.tunl0")?.fix == "sysctl -w net.ipv4.conf.tunl0.rp_filter=2")
+    }
+
+    @Test func queriesArriveWhereTheDirectorSends() {
+        var host = sampleHost()
+        host.links.append(Link(index: .init(rawValue: 9), name: "tunl0", kind: "ipip"))
+        let tun = profile("mode: tun\nvips: [192.0.2.110]\n")
+        let q = Checks.queries(tun, host: host, interfaces: ["eth0"], clients: [client, IPAddress("2001:db8::9")!])
+        #expect(q.contains(RouteQuery(to: IPAddress("192.0.2.110")!, from: client, iif: .init(rawValue: 9))))
+        #expect(q.count == 2)  // inbound on tunl0 and the reply; the IPv6 client has no IPv4 VIP to test
+    }
+
+    @Test func failuresComeFirst() {
+        let fs = Checks.run(
+            dr,
+            observe(
+                sampleHost(
+                    extra: [owned("192.0.2.100")],
+                    sysctls: [SysctlKey("eth0", .arpIgnore): 1])))
+        #expect(fs.first?.verdict == .fail)
+        #expect(fs.last?.verdict == .pass)
+    }
+}
