@@ -19,6 +19,9 @@
 #include <linux/if_addr.h>
 #include <linux/if_link.h>
 #include <linux/netconf.h>
+#include <linux/sock_diag.h>
+#include <linux/inet_diag.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <net/if.h>
 #include <sys/socket.h>

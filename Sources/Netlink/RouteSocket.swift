@@ -13,14 +13,18 @@ internal import CNetlink
 public final class RouteSocket {
     let sock: OpaquePointer
 
-    public init() throws {
+    public convenience init() throws { try self.init(netlinkProtocol: NETLINK_ROUTE) }
+
+    /// `NETLINK_ROUTE`, or `NETLINK_SOCK_DIAG` for `SocketDiagnostics`: same request machinery.
+    init(netlinkProtocol: Int32) throws {
         guard let s = nl_socket_alloc() else {
             throw NetlinkError(operation: "opening a netlink socket", errno: ENOMEM)
         }
-        let rc = nl_connect(s, NETLINK_ROUTE)
+        let rc = nl_connect(s, netlinkProtocol)
         if rc < 0 {
             nl_socket_free(s)
-            throw NetlinkError(operation: "connecting a NETLINK_ROUTE socket", errno: 0, libnlCode: -rc)
+            throw NetlinkError(
+                operation: "connecting a netlink socket (protocol \(netlinkProtocol))", errno: 0, libnlCode: -rc)
         }
         _ = rs_enable_ext_ack(s)
         // Big socket buffer: a dump of 10,000 addresses arrives in bursts. And 32 KiB per read,

@@ -45,7 +45,9 @@ extension Operations {
         for q in Checks.queries(profile, host: h, interfaces: interfaces, clients: clients) {
             routes[q] = host.routeAnswer(q)
         }
-        let o = CheckObservation(host: h, interfaces: interfaces, clients: clients, routes: routes)
+        let listeners = profile.vips.contains { !$0.services.isEmpty } ? try SocketDiagnostics().listeners() : []
+        let o = CheckObservation(
+            host: h, interfaces: interfaces, clients: clients, routes: routes, listeners: listeners)
         return CheckReport(profile: path, clients: clients.map(\.description), findings: Checks.run(profile, o))
     }
 }

@@ -37,11 +37,17 @@ public struct CheckObservation: Sendable {
     public var clients: [IPAddress]
     /// Keyed by `RouteQuery`.
     public var routes: [RouteQuery: RouteAnswer]
-    public init(host: HostState, interfaces: [String], clients: [IPAddress], routes: [RouteQuery: RouteAnswer]) {
+    /// From the kernel's socket diagnostics.
+    public var listeners: [ListeningSocket]
+    public init(
+        host: HostState, interfaces: [String], clients: [IPAddress], routes: [RouteQuery: RouteAnswer],
+        listeners: [ListeningSocket] = []
+    ) {
         self.host = host
         self.interfaces = interfaces
         self.clients = clients
         self.routes = routes
+        self.listeners = listeners
     }
 }
 
@@ -71,8 +77,9 @@ public enum Checks {
         var out: [Finding] = []
         out += vipPlacement(profile, o)
         out += arp(profile, o)
-        if profile.mode == .tun { out += tunnel(profile, o) }
+        if profile.mode == .tun { out += tunnel(profile, o) + mtu(profile, o) }
         out += routes(profile, o)
+        out += services(profile, o)
         return out.sorted { ($0.verdict, $0.id) < ($1.verdict, $1.id) }
     }
 
@@ -173,6 +180,56 @@ public enum Checks {
                 : Finding(
                     id: "rpfilter.\(t.name)", verdict: .pass, summary: "\(t.name): rp_filter \(eff) (not strict)",
                     evidence: "effective rp_filter \(eff)", fix: ""),
+        ]
+    }
+
+    /// Something must listen on each declared service port, on the VIP or on a wildcard address
+    /// (an IPv6 wildcard usually takes IPv4 too).
+    static func services(_ p: Profile, _ o: CheckObservation) -> [Finding] {
+        p.vips.flatMap { vip in
+            vip.services.map { svc -> Finding in
+                let proto: ListeningSocket.Proto = svc.proto == .tcp ? .tcp : .udp
+                let found = o.listeners.filter { l in
+                    l.proto == proto && l.port == svc.port
+                        && (l.address == vip.address
+                            || (l.isWildcard && (l.address.isIPv4 == vip.address.isIPv4 || !l.address.isIPv4)))
+                }
+                let id = "service.\(svc.proto.rawValue)\(svc.port)"
+                guard let l = found.first else {
+                    return Finding(
+                        id: id, verdict: .warn,
+                        summary:
+                            "nothing listens on \(svc) for \(vip.address): clients the director sends here get a reset (or nothing, for UDP)",
+                        evidence:
+                            "socket diagnostics: no \(svc.proto.rawValue) socket on \(vip.address) or a wildcard address, port \(svc.port)",
+                        fix:
+                            "start the service listening on \(Endpoint(host: vip.address, port: svc.port)) or on the wildcard address"
+                    )
+                }
+                return Finding(
+                    id: id, verdict: .pass,
+                    summary: "\(svc) on \(vip.address): listening on \(Endpoint(host: l.address, port: l.port))",
+                    evidence: "socket diagnostics: \(svc.proto.rawValue) \(Endpoint(host: l.address, port: l.port))",
+                    fix: "")
+            }
+        }
+    }
+
+    /// LVS-Tun: the director adds a 20-byte IPIP header, so a full-size client segment no longer
+    /// fits a 1500-byte path; advise clamping the MSS this host advertises from the VIP.
+    static func mtu(_ p: Profile, _ o: CheckObservation) -> [Finding] {
+        let facing = o.interfaces.compactMap { o.host.link(named: $0) }
+        guard let smallest = facing.map(\.mtu).min() else { return [] }
+        let mss = smallest - 20 - 40
+        let vip = p.vips.first?.address.description ?? "VIP"
+        return [
+            Finding(
+                id: "mtu.tunnel", verdict: .warn,
+                summary:
+                    "the director's IPIP header costs 20 bytes: clients sending full \(smallest)-byte packets need PMTU discovery to work end to end, or large requests stall",
+                evidence:
+                    "facing MTU \(smallest) (\(facing.map { "\($0.name) \($0.mtu)" }.joined(separator: ", "))), IPIP overhead 20",
+                fix: "iptables -t mangle -A OUTPUT -p tcp -s \(vip) --tcp-flags SYN,RST SYN -j TCPMSS --set-mss \(mss)")
         ]
     }
 

@@ -1,6 +1,10 @@
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite(.enabled(if: Env.canRun, Env.skipReason))
 struct CheckCommandTests {
     func verdicts(_ r: Output) -> [String: [String]] {
@@ -27,6 +31,33 @@ struct CheckCommandTests {
         #expect(after.status == 0, "\(verdicts(after))")
         #expect(verdicts(after)["fail"] == nil)
         #expect((verdicts(after)["pass"] ?? []).contains { $0.hasPrefix("route.in") })
+    }
+
+    @Test func aServiceWithoutListenerWarnsAndAWildcardListenerPasses() throws {
+        let ns = try Namespace()
+        let path = try ns.shippedProfile("dr-lo")  // declares tcp/80 and tcp/443
+        #expect(try ns.rsagent("apply", "-c", path).status == 0)
+        let quiet = try ns.rsagent("check", "-c", path, "--json")
+        #expect(quiet.status == 0)  // warnings do not fail
+        #expect((verdicts(quiet)["warn"] ?? []).contains { $0.hasPrefix("service.tcp80") })
+        // A real listener on the wildcard address, inside the namespace.
+        let server = try spawn(
+            Env.ipPath!,
+            [
+                "netns", "exec", ns.name, "python3", "-c",
+                "import socket,time; s=socket.socket(); s.bind(('0.0.0.0', 80)); s.listen(); time.sleep(30)",
+            ])
+        defer { kill(server, SIGKILL); _ = wait(server) }
+        #expect(
+            eventually {
+                (verdicts(try ns.rsagent("check", "-c", path, "--json"))["pass"] ?? []).contains {
+                    $0.hasPrefix("service.tcp80")
+                }
+            })
+        #expect(
+            (verdicts(try ns.rsagent("check", "-c", path, "--json"))["warn"] ?? []).contains {
+                $0.hasPrefix("service.tcp443")
+            })
     }
 
     @Test func arpIgnoreZeroOnAllIsAFailureNamingTheInterface() throws {

@@ -97,6 +97,34 @@ import Testing
         #expect(q.count == 2)  // inbound on tunl0 and the reply; the IPv6 client has no IPv4 VIP to test
     }
 
+    @Test func listenersOnTheVIPOrAWildcardCount() {
+        let web = profile("mode: dr\nvips:\n  - address: 192.0.2.100\n    services: [tcp/80, udp/53]\n")
+        func verdicts(_ ls: [ListeningSocket]) -> [String: Finding.Verdict] {
+            var o = observe(sampleHost(extra: [owned("192.0.2.100")]))
+            o.listeners = ls
+            return Dictionary(
+                uniqueKeysWithValues: Checks.run(web, o).filter { $0.id.hasPrefix("service.") }.map {
+                    ($0.id, $0.verdict)
+                })
+        }
+        #expect(verdicts([]) == ["service.tcp80": .warn, "service.udp53": .warn])
+        let wildcard4 = ListeningSocket(proto: .tcp, address: IPAddress("0.0.0.0")!, port: 80)
+        let wildcard6 = ListeningSocket(proto: .udp, address: IPAddress("::")!, port: 53)
+        #expect(verdicts([wildcard4, wildcard6]) == ["service.tcp80": .pass, "service.udp53": .pass])
+        let onVIP = ListeningSocket(proto: .tcp, address: vip, port: 80)
+        let onRIP = ListeningSocket(proto: .tcp, address: IPAddress("10.0.0.5")!, port: 80)
+        #expect(verdicts([onVIP])["service.tcp80"] == .pass)
+        #expect(verdicts([onRIP])["service.tcp80"] == .warn)
+        #expect(verdicts([ListeningSocket(proto: .udp, address: vip, port: 80)])["service.tcp80"] == .warn)
+    }
+
+    @Test func tunModeWarnsAboutTheTunnelOverhead() {
+        let tun = profile("mode: tun\nvips: [192.0.2.110]\n")
+        let f = finding(Checks.run(tun, observe(sampleHost())), "mtu.tunnel")
+        #expect(f?.verdict == .warn)
+        #expect(f?.fix.contains("--set-mss 1440") == true)
+    }
+
     @Test func failuresComeFirst() {
         let fs = Checks.run(
             dr,

@@ -1,0 +1,63 @@
+internal import CNetlink
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A socket that is waiting for clients: a TCP listener or a bound, unconnected UDP socket.
+public struct ListeningSocket: Hashable, Sendable, Codable {
+    public enum Proto: String, Sendable, Codable { case tcp, udp }
+    public var proto: Proto
+    public var address: IPAddress
+    public var port: Int
+    public init(proto: Proto, address: IPAddress, port: Int) {
+        self.proto = proto
+        self.address = address
+        self.port = port
+    }
+    /// `IPV6_V6ONLY` unknown here: an IPv6 wildcard listener usually takes IPv4 too.
+    public var isWildcard: Bool { address.isUnspecified }
+}
+
+/// The kernel's socket diagnostics (`NETLINK_SOCK_DIAG`, inet_diag), the interface `ss` uses:
+/// listeners come from the kernel with the state filter applied there, not from `/proc/net/tcp`.
+public final class SocketDiagnostics {
+    let socket: RouteSocket
+
+    public init() throws { socket = try RouteSocket(netlinkProtocol: NETLINK_SOCK_DIAG) }
+
+    /// Listening TCP sockets and bound UDP sockets, IPv4 and IPv6.
+    /// Equivalent to: `ss -ltn; ss -lun`.
+    public func listeners() throws -> [ListeningSocket] {
+        var out: [ListeningSocket] = []
+        for family in [AF_INET, AF_INET6] {
+            // TCP in LISTEN; UDP sockets that are not connected sit in TCP_CLOSE.
+            out += try dump(family: family, proto: UInt8(IPPROTO_TCP), states: 1 << 10, as: .tcp)
+            out += try dump(family: family, proto: UInt8(IPPROTO_UDP), states: 1 << 7, as: .udp)
+        }
+        return out
+    }
+
+    private func dump(family: Int32, proto: UInt8, states: UInt32, as kind: ListeningSocket.Proto) throws
+        -> [ListeningSocket]
+    {
+        let what = "ss -l\(kind == .tcp ? "t" : "u")n -\(family == AF_INET ? 4 : 6)"
+        guard let msg = nlmsg_alloc_simple(Int32(SOCK_DIAG_BY_FAMILY), NLM_F_DUMP) else {
+            throw NetlinkError(operation: what, errno: ENOMEM)
+        }
+        var req = inet_diag_req_v2()
+        req.sdiag_family = UInt8(family)
+        req.sdiag_protocol = proto
+        req.idiag_states = states
+        _ = nlmsg_append(msg, &req, MemoryLayout<inet_diag_req_v2>.size, Int32(NLMSG_ALIGNTO))
+        var out: [ListeningSocket] = []
+        try socket.transact(msg, operation: what) { hdr in
+            guard hdr.pointee.nlmsg_type == UInt16(SOCK_DIAG_BY_FAMILY) else { return }
+            let m = nlmsg_data(hdr).load(as: inet_diag_msg.self)
+            let port = Int(UInt16(bigEndian: m.id.idiag_sport))
+            let bytes = withUnsafeBytes(of: m.id.idiag_src) { Array($0.prefix(family == AF_INET ? 4 : 16)) }
+            if let a = IPAddress(bytes: bytes) { out.append(ListeningSocket(proto: kind, address: a, port: port)) }
+        }
+        return out
+    }
+}
