@@ -235,7 +235,12 @@ public enum Checks {
 
     static func routes(_ p: Profile, _ o: CheckObservation) -> [Finding] {
         var out: [Finding] = []
-        for (q, answer) in o.routes.sorted(by: { "\($0.key.to)\($0.key.from!)" < "\($1.key.to)\($1.key.from!)" }) {
+        // Sorted by value (formatting addresses inside the comparator cost most of a 2,000-lookup run).
+        let ordered = o.routes.sorted {
+            ($0.key.to, $0.key.from ?? $0.key.to, $0.key.iif?.rawValue ?? -1)
+                < ($1.key.to, $1.key.from ?? $1.key.to, $1.key.iif?.rawValue ?? -1)
+        }
+        for (q, answer) in ordered {
             guard let from = q.from else { continue }
             if let iif = q.iif {
                 let dev = o.host.name(of: iif)
