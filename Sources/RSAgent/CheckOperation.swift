@@ -1,3 +1,4 @@
+import Foundation
 import Netlink
 
 /// `rsagent check --json` (schema `rsagent.check/1`).
@@ -48,7 +49,10 @@ extension Operations {
         let listeners = profile.vips.contains { !$0.services.isEmpty } ? try SocketDiagnostics().listeners() : []
         let o = CheckObservation(
             host: h, interfaces: interfaces, clients: clients, routes: routes, listeners: listeners)
-        return CheckReport(profile: path, clients: clients.map(\.description), findings: Checks.run(profile, o))
+        let findings = Checks.run(profile, o) + Checks.managers(profile, observeManagers(device: profile.deviceName))
+        return CheckReport(
+            profile: path, clients: clients.map(\.description),
+            findings: findings.sorted { ($0.verdict, $0.id) < ($1.verdict, $1.id) })
     }
 }
 
@@ -77,4 +81,45 @@ extension CheckReport {
         out += failures == 0 ? "\nno failures\n" : "\n\(failures) failure(s)\n"
         return out
     }
+}
+
+/// Which network managers run (by process name) and what their configuration says.
+func observeManagers(device: String) -> ManagerObservation {
+    var m = ManagerObservation()
+    let fm = FileManager.default
+    for pid in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where pid.allSatisfy(\.isNumber) {
+        switch (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        {
+        case "systemd-network": m.networkdRunning = true  // comm is cut at 15 characters
+        case "NetworkManager": m.networkManagerRunning = true
+        default: break
+        }
+    }
+    func files(_ dirs: [String], suffix: String) -> [String] {
+        dirs.flatMap { d in
+            ((try? fm.contentsOfDirectory(atPath: d)) ?? []).filter { $0.hasSuffix(suffix) }.compactMap {
+                try? String(contentsOfFile: d + "/" + $0, encoding: .utf8)
+            }
+        }
+    }
+    if m.networkdRunning {
+        m.networkdKeepsConfiguration = files(
+            ["/etc/systemd/network", "/run/systemd/network", "/usr/lib/systemd/network"], suffix: ".network"
+        ).contains { text in
+            text.split(separator: "\n").contains { line in
+                let l = line.replacingOccurrences(of: " ", with: "").lowercased()
+                return l.hasPrefix("keepconfiguration=") && !l.hasSuffix("=no") && !l.hasSuffix("=false")
+            }
+        }
+    }
+    if m.networkManagerRunning {
+        let confs =
+            files(["/etc/NetworkManager/conf.d", "/usr/lib/NetworkManager/conf.d"], suffix: ".conf")
+            + [(try? String(contentsOfFile: "/etc/NetworkManager/NetworkManager.conf", encoding: .utf8)) ?? ""]
+        m.networkManagerIgnoresVIPDevice = confs.contains {
+            $0.contains("unmanaged-devices") && $0.contains("interface-name:\(device)")
+        }
+    }
+    return m
 }

@@ -320,3 +320,53 @@ public enum Checks {
         return out
     }
 }
+
+/// Other programs that may remove addresses they did not configure, as read from the host.
+public struct ManagerObservation: Sendable, Equatable {
+    public var networkdRunning = false
+    /// Some `.network` file says `KeepConfiguration=` yes or static.
+    public var networkdKeepsConfiguration = false
+    public var networkManagerRunning = false
+    /// NetworkManager's configuration lists `lo` (or the VIP device) as unmanaged.
+    public var networkManagerIgnoresVIPDevice = false
+    public init() {}
+}
+
+extension Checks {
+    public static func managers(_ p: Profile, _ m: ManagerObservation) -> [Finding] {
+        var out: [Finding] = []
+        if m.networkdRunning {
+            out.append(
+                m.networkdKeepsConfiguration
+                    ? Finding(
+                        id: "manager.networkd", verdict: .pass, summary: "systemd-networkd keeps foreign configuration",
+                        evidence: "KeepConfiguration= set in a .network file", fix: "")
+                    : Finding(
+                        id: "manager.networkd", verdict: .warn,
+                        summary:
+                            "systemd-networkd is running without KeepConfiguration=: on restart or reconfigure it may remove the VIPs it did not add",
+                        evidence:
+                            "systemd-networkd running; no KeepConfiguration= in /etc/systemd/network, /run/systemd/network, /usr/lib/systemd/network",
+                        fix:
+                            "add KeepConfiguration=static to the [Network] section of the .network file for \(p.deviceName) and the facing interfaces, or keep `rsagent run` re-asserting"
+                    ))
+        }
+        if m.networkManagerRunning {
+            out.append(
+                m.networkManagerIgnoresVIPDevice
+                    ? Finding(
+                        id: "manager.networkmanager", verdict: .pass,
+                        summary: "NetworkManager leaves \(p.deviceName) alone", evidence: "unmanaged-devices lists it",
+                        fix: "")
+                    : Finding(
+                        id: "manager.networkmanager", verdict: .warn,
+                        summary:
+                            "NetworkManager is running and may manage \(p.deviceName): reconnecting it can flush the VIPs",
+                        evidence: "NetworkManager running; \(p.deviceName) not in unmanaged-devices",
+                        fix:
+                            "printf '[keyfile]\\nunmanaged-devices=interface-name:\(p.deviceName)\\n' > /etc/NetworkManager/conf.d/rsagent.conf && nmcli general reload"
+                    ))
+        }
+        return out
+    }
+}

@@ -125,6 +125,20 @@ import Testing
         #expect(f?.fix.contains("--set-mss 1440") == true)
     }
 
+    @Test func networkManagersThatPruneForeignAddressesWarn() {
+        #expect(Checks.managers(dr, ManagerObservation()).isEmpty)
+        var m = ManagerObservation()
+        m.networkdRunning = true
+        m.networkManagerRunning = true
+        let warned = Checks.managers(dr, m)
+        #expect(warned.map(\.verdict) == [.warn, .warn])
+        #expect(warned[0].fix.contains("KeepConfiguration=static"))
+        #expect(warned[1].fix.contains("unmanaged-devices=interface-name:lo"))
+        m.networkdKeepsConfiguration = true
+        m.networkManagerIgnoresVIPDevice = true
+        #expect(Checks.managers(dr, m).map(\.verdict) == [.pass, .pass])
+    }
+
     @Test func failuresComeFirst() {
         let fs = Checks.run(
             dr,
