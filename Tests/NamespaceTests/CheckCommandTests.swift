@@ -93,3 +93,64 @@ struct CheckCommandTests {
         #expect(try ns.rsagent("check", "-c", path, "--client", "203.0.113.77").status == 0)
     }
 }
+
+/// A LAN: a router namespace with a bridge, and a realserver namespace attached to it by veth.
+final class BridgedLAN {
+    let router: String
+    let server: Namespace
+
+    init() throws {
+        server = try Namespace()
+        router = server.name + "-r"
+        try server.ip("netns", "add", router)
+        try run(["-n", router, "link", "add", "br0", "type", "bridge"])
+        try run(["-n", router, "link", "set", "br0", "up"])
+        try run(["-n", router, "addr", "add", "10.88.0.1/24", "dev", "br0"])
+        try run(["link", "add", "lan0", "netns", server.name, "type", "veth", "peer", "name", "port0", "netns", router])
+        try run(["-n", router, "link", "set", "port0", "master", "br0"])
+        try run(["-n", router, "link", "set", "port0", "up"])
+        try server.sh("addr add 10.88.0.2/24 dev lan0")
+        try server.sh("link set lan0 up")
+        try server.sh("route replace default via 10.88.0.1 dev lan0")
+    }
+
+    deinit { _ = try? execute(Env.ipPath!, ["netns", "del", router]) }
+
+    func run(_ args: [String]) throws {
+        let r = try execute(Env.ipPath!, args)
+        if r.status != 0 { throw HarnessError("ip \(args.joined(separator: " ")): \(r.stderr)") }
+    }
+
+    /// True when someone answers ARP for `ip` on the LAN (arping from the router).
+    func arpAnswered(_ ip: String) throws -> Bool {
+        try execute(Env.ipPath!, ["netns", "exec", router, Env.arping!, "-c", "2", "-w", "3", "-I", "br0", ip]).status
+            == 0
+    }
+}
+
+extension Env {
+    static let arping = ["/usr/sbin/arping", "/usr/bin/arping"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
+}
+
+@Suite(.enabled(if: Env.canRun && Env.arping != nil, "needs root, iproute2, arping and a built rsagent"))
+struct ARPProofTests {
+    /// What `check` says about ARP is what the wire shows: with the check passing nobody but the
+    /// director would answer for the VIP; with it failing, the realserver answers.
+    @Test func arpingAgreesWithCheck() throws {
+        let lan = try BridgedLAN()
+        let path = try lan.server.profile("mode: dr\nvips: [10.88.0.100]\ninterfaces: [lan0]\n")
+        #expect(try lan.server.rsagent("apply", "-c", path).status == 0)
+        let good = try lan.server.rsagent("check", "-c", path, "--client", "10.88.0.1")
+        #expect(good.status == 0, "\(good.stdout)")
+        #expect(try !lan.arpAnswered("10.88.0.100"))
+        #expect(try lan.arpAnswered("10.88.0.2"))  // the probe itself works: the RIP answers
+
+        try lan.server.setSysctl("lan0/arp_ignore", 0)
+        let bad = try lan.server.rsagent("check", "-c", path, "--client", "10.88.0.1")
+        #expect(bad.status == 1)
+        #expect(bad.stdout.contains("[arp.ignore] lan0: arp_ignore is 0"))
+        #expect(try lan.arpAnswered("10.88.0.100"))
+    }
+}
