@@ -39,6 +39,8 @@ public struct CheckObservation: Sendable {
     public var routes: [RouteQuery: RouteAnswer]
     /// From the kernel's socket diagnostics.
     public var listeners: [ListeningSocket]
+    /// Why the listeners could not be read, when they could not (the kernel's words).
+    public var listenersUnavailable: String?
     public init(
         host: HostState, interfaces: [String], clients: [IPAddress], routes: [RouteQuery: RouteAnswer],
         listeners: [ListeningSocket] = []
@@ -195,6 +197,12 @@ public enum Checks {
                             || (l.isWildcard && (l.address.isIPv4 == vip.address.isIPv4 || !l.address.isIPv4)))
                 }
                 let id = "service.\(svc.proto.rawValue)\(svc.port)"
+                if let why = o.listenersUnavailable {
+                    return Finding(
+                        id: id, verdict: .warn,
+                        summary: "cannot tell whether anything listens on \(svc) for \(vip.address)",
+                        evidence: "socket diagnostics: \(why)", fix: "modprobe inet_diag tcp_diag udp_diag")
+                }
                 guard let l = found.first else {
                     return Finding(
                         id: id, verdict: .warn,

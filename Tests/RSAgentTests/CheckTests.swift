@@ -116,6 +116,11 @@ import Testing
         #expect(verdicts([onVIP])["service.tcp80"] == .pass)
         #expect(verdicts([onRIP])["service.tcp80"] == .warn)
         #expect(verdicts([ListeningSocket(proto: .udp, address: vip, port: 80)])["service.tcp80"] == .warn)
+        var unavailable = observe(sampleHost(extra: [owned("192.0.2.100")]))
+        unavailable.listenersUnavailable = "ss -ltn -4: No such file or directory"
+        let f = Checks.run(web, unavailable).first { $0.id == "service.tcp80" }
+        #expect(f?.verdict == .warn && f?.summary.hasPrefix("cannot tell") == true)
+        #expect(f?.fix == "modprobe inet_diag tcp_diag udp_diag")
     }
 
     @Test func tunModeWarnsAboutTheTunnelOverhead() {

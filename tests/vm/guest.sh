@@ -43,8 +43,10 @@ check "tun: apply loads ipip and converges" "$BIN" apply --netns tun -c "$P"
 check "tun: ipip module loaded by rsagent" grep -q "^ipip " /proc/modules
 check "tun: tunl0 up with the VIP" sh -c "ip -n tun link show tunl0 | grep -q ',UP' && ip -n tun addr show dev tunl0 | grep -q '192.0.2.110/32'"
 check "tun: loose rp_filter on tunl0 and veth0" sh -c "[ \$(ip netns exec tun cat /proc/sys/net/ipv4/conf/tunl0/rp_filter) = 2 ] && [ \$(ip netns exec tun cat /proc/sys/net/ipv4/conf/veth0/rp_filter) = 2 ]"
+check "tun: rsagent check passes" "$BIN" check --netns tun -c "$P" --client 203.0.113.5
 check "tun: decapsulated traffic is accepted (route get from client iif tunl0 is local)" sh -c "ip -n tun route get 192.0.2.110 from 203.0.113.5 iif tunl0 | grep -q '^local'"
 ip netns exec tun sh -c 'echo 1 > /proc/sys/net/ipv4/conf/tunl0/rp_filter'
+check "tun: rsagent check fails naming reverse-path filtering and its fix" sh -c "! '$BIN' check --netns tun -c '$P' --client 203.0.113.5 > /tmp/check.txt; grep -q 'dropped by reverse-path filtering' /tmp/check.txt && grep -q 'sysctl -w net.ipv4.conf.tunl0.rp_filter=2' /tmp/check.txt"
 check "tun: with strict rp_filter by hand the kernel rejects it (EINVAL on 6.18, EXDEV on 6.1)" sh -c "out=\$(ip -n tun route get 192.0.2.110 from 203.0.113.5 iif tunl0 2>&1); echo \"\$out\"; echo \"\$out\" | grep -qE 'Invalid argument|Invalid cross-device link'"
 check "tun: status reports the drift (exit 3)" sh -c "'$BIN' status --netns tun -c '$P' >/dev/null; [ \$? -eq 3 ]"
 check "tun: apply repairs rp_filter" sh -c "'$BIN' apply --netns tun -c '$P' && ip -n tun route get 192.0.2.110 from 203.0.113.5 iif tunl0 | grep -q '^local'"

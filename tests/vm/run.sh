@@ -54,7 +54,7 @@ ln -s /host/etc/ld.so.cache "$INIT/etc/ld.so.cache"
 ln -s /host/etc/iproute2 "$INIT/etc/iproute2"
 ln -s /host/etc/alternatives "$INIT/etc/alternatives"
 ln -s /usr/sbin "$INIT/sbin"    # /sbin/modprobe (the kernel's module loader) is kmod's
-MODS="virtio_pci 9pnet_virtio 9p veth dummy ipip bridge"
+MODS="virtio_pci 9pnet_virtio 9p veth dummy ipip bridge inet_diag tcp_diag udp_diag"
 for m in $MODS; do
   modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
 done | sort -u | while read -r ko; do
