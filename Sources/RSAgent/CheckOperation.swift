@@ -49,7 +49,13 @@ extension Operations {
         let listeners = profile.vips.contains { !$0.services.isEmpty } ? try SocketDiagnostics().listeners() : []
         let o = CheckObservation(
             host: h, interfaces: interfaces, clients: clients, routes: routes, listeners: listeners)
-        let findings = Checks.run(profile, o) + Checks.managers(profile, observeManagers(device: profile.deviceName))
+        // Fixes are meant to be pasted: name the real profile.
+        let findings = (Checks.run(profile, o) + Checks.managers(profile, observeManagers(device: profile.deviceName)))
+            .map { f in
+                var f = f
+                f.fix = f.fix.replacingOccurrences(of: "-c PROFILE", with: "-c \(path)")
+                return f
+            }
         return CheckReport(
             profile: path, clients: clients.map(\.description),
             findings: findings.sorted { ($0.verdict, $0.id) < ($1.verdict, $1.id) })

@@ -33,6 +33,41 @@ struct CheckCommandTests {
         #expect((verdicts(after)["pass"] ?? []).contains { $0.hasPrefix("route.in") })
     }
 
+    /// The "done when": a namespace broken several ways; check names every fault with
+    /// its fix; pasting the fixes makes it pass.
+    @Test func everyFaultIsNamedAndThePastedFixesMakeItPass() throws {
+        let ns = try Namespace()
+        try ns.sh("link add veth2 type veth peer name veth3")
+        try ns.sh("addr add 10.98.0.2/24 dev veth2")
+        try ns.sh("link set veth2 up")
+        try ns.sh("link set veth3 up")
+        try ns.sh("route add 203.0.113.0/24 via 10.98.0.1 dev veth2")
+        let path = try ns.profile("mode: dr\nvips: [192.0.2.100, 192.0.2.101]\ninterfaces: [veth0]\n")
+        #expect(try ns.rsagent("apply", "-c", path).status == 0)
+        // The faults: ARP answered on the facing interface, strict rp_filter there, a VIP gone
+        // from lo, and a VIP also put on an ARPing interface.
+        try ns.setSysctl("veth0/arp_ignore", 0)
+        try ns.setSysctl("veth0/rp_filter", 1)
+        try ns.sh("addr del 192.0.2.101/32 dev lo")
+        try ns.sh("addr add 192.0.2.100/32 dev veth2")
+        let broken = try ns.rsagent("check", "-c", path, "--client", "203.0.113.77", "--json")
+        #expect(broken.status == 1)
+        let findings = broken.json["findings"] as? [[String: Any]] ?? []
+        let failed = findings.filter { $0["verdict"] as? String == "fail" }
+        let ids = Set(failed.compactMap { $0["id"] as? String })
+        #expect(ids.isSuperset(of: ["arp.ignore", "route.in", "vip.present", "vip.elsewhere"]), "\(ids)")
+        let fixes = Array(Set(failed.compactMap { $0["fix"] as? String }.filter { !$0.isEmpty })).sorted()
+        #expect(fixes.contains("rsagent apply -c \(path)"))
+        for fix in fixes {
+            // Paste each fix into the realserver's shell (rsagent itself runs as the built binary).
+            let command = fix.replacingOccurrences(of: "rsagent ", with: "\(Env.binary) ")
+            let r = try execute(Env.ipPath!, ["netns", "exec", ns.name, "sh", "-c", command])
+            #expect(r.status == 0, "\(fix): \(r.stderr)")
+        }
+        let fixed = try ns.rsagent("check", "-c", path, "--client", "203.0.113.77")
+        #expect(fixed.status == 0, "\(fixed.stdout)")
+    }
+
     @Test func aServiceWithoutListenerWarnsAndAWildcardListenerPasses() throws {
         let ns = try Namespace()
         let path = try ns.shippedProfile("dr-lo")  // declares tcp/80 and tcp/443
