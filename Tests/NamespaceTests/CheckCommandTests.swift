@@ -15,6 +15,15 @@ struct CheckCommandTests {
         return out
     }
 
+    /// A second interface, veth2, that the route back to 203.0.113.0/24 (the test clients) uses.
+    func routeClientsElsewhere(_ ns: Namespace) throws {
+        try ns.sh("link add veth2 type veth peer name veth3")
+        try ns.sh("addr add 10.98.0.2/24 dev veth2")
+        try ns.sh("link set veth2 up")
+        try ns.sh("link set veth3 up")
+        try ns.sh("route add 203.0.113.0/24 via 10.98.0.1 dev veth2")
+    }
+
     @Test func anAppliedProfilePassesAndAnUnappliedOneFailsWithFixes() throws {
         let ns = try Namespace()
         let path = try ns.shippedProfile("dr-lo")
@@ -37,11 +46,7 @@ struct CheckCommandTests {
     /// its fix; pasting the fixes makes it pass.
     @Test func everyFaultIsNamedAndThePastedFixesMakeItPass() throws {
         let ns = try Namespace()
-        try ns.sh("link add veth2 type veth peer name veth3")
-        try ns.sh("addr add 10.98.0.2/24 dev veth2")
-        try ns.sh("link set veth2 up")
-        try ns.sh("link set veth3 up")
-        try ns.sh("route add 203.0.113.0/24 via 10.98.0.1 dev veth2")
+        try routeClientsElsewhere(ns)
         let path = try ns.profile("mode: dr\nvips: [192.0.2.100, 192.0.2.101]\ninterfaces: [veth0]\n")
         #expect(try ns.rsagent("apply", "-c", path).status == 0)
         // The faults: ARP answered on the facing interface, strict rp_filter there, a VIP gone
@@ -111,11 +116,7 @@ struct CheckCommandTests {
         let ns = try Namespace()
         // Clients in 203.0.113.0/24 are routed by a second interface; the director's packets
         // arrive on veth0, which filters strictly.
-        try ns.sh("link add veth2 type veth peer name veth3")
-        try ns.sh("addr add 10.98.0.2/24 dev veth2")
-        try ns.sh("link set veth2 up")
-        try ns.sh("link set veth3 up")
-        try ns.sh("route add 203.0.113.0/24 via 10.98.0.1 dev veth2")
+        try routeClientsElsewhere(ns)
         try ns.setSysctl("veth0/rp_filter", 1)
         let path = try ns.profile("mode: dr\nvips: [192.0.2.100]\ninterfaces: [veth0]\n")
         #expect(try ns.rsagent("apply", "-c", path).status == 0)
