@@ -100,8 +100,10 @@ public final class Reconciler: Service, @unchecked Sendable {
             }
             var causes = requested
             do {
+                // Device names are looked up once per batch: a flush of 1,000 VIPs is one dump.
+                var names: [InterfaceIndex: String]?
                 causes += try events.wait(timeout: requested.isEmpty ? 0.25 : 0).compactMap {
-                    cause(of: $0, host: host)
+                    cause(of: $0, host: host, names: &names)
                 }
             } catch {
                 causes = ["netlink event socket: \(error); re-reading everything"]
@@ -116,11 +118,14 @@ public final class Reconciler: Service, @unchecked Sendable {
     }
 
     /// Why an event may need a repair, or nil when it cannot concern the profile.
-    private func cause(of event: NetlinkEvent, host: KernelHost) -> String? {
+    private func cause(of event: NetlinkEvent, host: KernelHost, names: inout [InterfaceIndex: String]?) -> String? {
         switch event {
         case .addressRemoved(let a, let by) where a.isOwned:
             if Self.isOwnPort(by) { return nil }  // our own removal of a stale VIP
-            let dev = (try? host.socket.links().first { $0.index == a.index }?.name) ?? "#\(a.index.rawValue)"
+            if names == nil {
+                names = Dictionary(((try? host.socket.links()) ?? []).map { ($0.index, $0.name) }) { a, _ in a }
+            }
+            let dev = names?[a.index] ?? "#\(a.index.rawValue)"
             return "\(a.address)/\(a.prefixLength) removed from \(dev) by \(Self.describe(port: by))"
         case .link(_, let name, let isUp, let removed):
             let p = profile
