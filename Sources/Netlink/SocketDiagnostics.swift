@@ -38,6 +38,47 @@ public final class SocketDiagnostics {
         return out
     }
 
+    /// Established TCP connections whose local port is `port`, counted per local address, with
+    /// the state and the port filtered in the kernel (an `inet_diag` bytecode program, as `ss`
+    /// compiles `sport = :PORT`), so only matching sockets cross into user space.
+    /// Equivalent to: `ss -Htn state established '( sport = :PORT )'`, counted by local address.
+    public func establishedCounts(ipv6: Bool, port: Int) throws -> [IPAddress: Int] {
+        let family = ipv6 ? AF_INET6 : AF_INET
+        let what = "ss -Htn\(ipv6 ? 6 : 4) state established '( sport = :\(port) )'"
+        guard let msg = nlmsg_alloc_simple(Int32(SOCK_DIAG_BY_FAMILY), NLM_F_DUMP) else {
+            throw NetlinkError(operation: what, errno: ENOMEM)
+        }
+        var req = inet_diag_req_v2()
+        req.sdiag_family = UInt8(family)
+        req.sdiag_protocol = UInt8(IPPROTO_TCP)
+        req.idiag_states = 1 << 1  // TCP_ESTABLISHED
+        _ = nlmsg_append(msg, &req, MemoryLayout<inet_diag_req_v2>.size, Int32(NLMSG_ALIGNTO))
+        // sport >= PORT && sport <= PORT. Each test is an op plus a second op whose `no` field
+        // carries the port; `yes` steps to the next test, `no` jumps past the end (+4), which
+        // the kernel reads as "reject".
+        let p = UInt16(port)
+        var program: [inet_diag_bc_op] = [
+            inet_diag_bc_op(code: UInt8(INET_DIAG_BC_S_GE), yes: 8, no: 20), inet_diag_bc_op(code: 0, yes: 0, no: p),
+            inet_diag_bc_op(code: UInt8(INET_DIAG_BC_S_LE), yes: 8, no: 12), inet_diag_bc_op(code: 0, yes: 0, no: p),
+        ]
+        let rc = program.withUnsafeMutableBytes {
+            nla_put(msg, Int32(INET_DIAG_REQ_BYTECODE), Int32($0.count), $0.baseAddress)
+        }
+        if rc < 0 {
+            nlmsg_free(msg)
+            throw NetlinkError(operation: what, errno: 0, libnlCode: -rc)
+        }
+        var counts: [IPAddress: Int] = [:]
+        let width = ipv6 ? 16 : 4
+        try socket.transact(msg, operation: what) { hdr in
+            guard hdr.pointee.nlmsg_type == UInt16(SOCK_DIAG_BY_FAMILY) else { return }
+            let m = nlmsg_data(hdr).load(as: inet_diag_msg.self)
+            let local = withUnsafeBytes(of: m.id.idiag_src) { IPAddress(bytes: Array($0.prefix(width))) }
+            if let local { counts[local, default: 0] += 1 }
+        }
+        return counts
+    }
+
     private func dump(family: Int32, proto: UInt8, states: UInt32, as kind: ListeningSocket.Proto) throws
         -> [ListeningSocket]
     {

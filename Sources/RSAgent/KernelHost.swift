@@ -29,6 +29,14 @@ public final class KernelHost: HostSystem {
             defaultRouteInterface: defaultRouteInterface(links))
     }
 
+    /// Links, addresses and the default route's interface, without the sysctls.
+    /// Equivalent to: `ip link; ip addr; ip route get 198.51.100.1`.
+    public func observeAddressesOnly() throws -> HostState {
+        let links = try socket.links()
+        return HostState(
+            links: links, addresses: try socket.addresses(), defaultRouteInterface: defaultRouteInterface(links))
+    }
+
     /// The interface a packet to a far-away documentation address would leave by: the default
     /// route's (IPv4 first, then IPv6). Equivalent to: `ip route get 198.51.100.1`.
     func defaultRouteInterface(_ links: [Link]) -> String? {

@@ -113,6 +113,32 @@ public struct LoadSettings: Hashable, Sendable, Codable {
     public var allow: [CIDR] = []
     public var weightMax: Int = 100
     public var weightMin: Int = 1
+    /// Seconds between samples.
+    public var interval: Double = 1
+    /// Time constant of the weight's moving average, in seconds (0: no smoothing).
+    public var smoothing: Double = 2
+    /// Points (of 100) the smoothed weight must move before directors are told.
+    public var hysteresis: Int = 10
+    public var thresholds = LoadThresholds()
+
+    public init() {}
+}
+
+/// `load.thresholds:` — the value of each metric at which the realserver counts as full
+/// (weight 0 on that metric).
+public struct LoadThresholds: Hashable, Sendable, Codable {
+    /// CPU utilisation, percent of all CPUs.
+    public var cpu: Double = 100
+    /// 1-minute load average per CPU.
+    public var load: Double = 2
+    /// Memory in use (total − available), percent.
+    public var memory: Double = 100
+    /// Established connections on the busiest declared TCP service; nil: not a limit.
+    public var connections: Int?
+
+    public init(cpu: Double = 100, load: Double = 2, memory: Double = 100, connections: Int? = nil) {
+        self.cpu = cpu; self.load = load; self.memory = memory; self.connections = connections
+    }
 }
 
 /// `test_service:` — the "which machine answered" service.

@@ -291,7 +291,34 @@ public struct ProfileDecoder {
 
     mutating func decodeLoad(_ n: Node) -> LoadSettings {
         var l = LoadSettings()
-        let f = fields(n, allowed: ["http", "agent_check", "allow", "weight"], context: "`load:`")
+        let f = fields(
+            n,
+            allowed: ["http", "agent_check", "allow", "weight", "interval", "smoothing", "hysteresis", "thresholds"],
+            context: "`load:`")
+        if let v = f["interval"], let d = number(v, "load.interval", in: 0.1...60, unit: "seconds") { l.interval = d }
+        if let v = f["smoothing"], let d = number(v, "load.smoothing", in: 0...600, unit: "seconds") { l.smoothing = d }
+        if let v = f["hysteresis"], let d = number(v, "load.hysteresis", in: 0...50, unit: "points") {
+            l.hysteresis = Int(d.rounded())
+        }
+        if let v = f["thresholds"] {
+            let t = fields(v, allowed: ["cpu", "load", "memory", "connections"], context: "`load.thresholds:`")
+            if let m = t["cpu"], let d = number(m, "load.thresholds.cpu", in: 1...100, unit: "percent") {
+                l.thresholds.cpu = d
+            }
+            if let m = t["load"], let d = number(m, "load.thresholds.load", in: 0.01...1000, unit: "per CPU") {
+                l.thresholds.load = d
+            }
+            if let m = t["memory"], let d = number(m, "load.thresholds.memory", in: 1...100, unit: "percent") {
+                l.thresholds.memory = d
+            }
+            if let m = t["connections"], let i = int(m, "load.thresholds.connections") {
+                if i >= 1 {
+                    l.thresholds.connections = i
+                } else {
+                    problem(m, "load.thresholds.connections \(i) must be at least 1")
+                }
+            }
+        }
         if let v = f["http"] { l.http = endpoint(v, "load.http") }
         if let v = f["agent_check"] { l.agentCheck = endpoint(v, "load.agent_check") }
         if let v = f["allow"] {
@@ -447,6 +474,20 @@ public struct ProfileDecoder {
         return i
     }
 
+    /// A number (`1`, `0.5`) within `range`.
+    mutating func number(_ node: Node, _ what: String, in range: ClosedRange<Double>, unit: String) -> Double? {
+        guard case .scalar(let s) = node, let d = Double(s.string), d.isFinite else {
+            problem(node, "\(what) must be a number, not \(Self.shape(node))")
+            return nil
+        }
+        guard range.contains(d) else {
+            problem(
+                node, "\(what) \(s.string) must be \(range.lowerBound.formatted)–\(range.upperBound.formatted) \(unit)")
+            return nil
+        }
+        return d
+    }
+
     mutating func port(_ node: Node, _ what: String) -> Int? {
         guard let p = int(node, what) else { return nil }
         guard (1...65535).contains(p) else { problem(node, "\(what) \(p) is not a port (1–65535)"); return nil }
@@ -488,6 +529,11 @@ public struct ProfileDecoder {
         case .alias: return "an alias"
         }
     }
+}
+
+extension Double {
+    /// `1` rather than `1.0`, for messages.
+    var formatted: String { self == rounded() && abs(self) < 1e15 ? String(Int(self)) : String(self) }
 }
 
 /// Levenshtein distance, for "did you mean" hints on misspelt keys.

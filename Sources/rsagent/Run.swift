@@ -33,12 +33,13 @@ struct Run: AsyncParsableCommand {
         guard resyncInterval >= 1 else { throw ValidationError("--resync-interval must be at least 1 second") }
     }
 
-    /// The daemon's services, started in this order and stopped in reverse. The seam for what
-    /// comes next: the load report (`load.http`, `load.agent_check`) and the test service
-    /// (`test_service`) join this list as `Service`s of their own when the profile enables them;
-    /// they read the admin state and the reconciler's view, and never change the host.
-    static func services(reconciler: Reconciler, profile: Profile) -> [ServiceGroupConfiguration.ServiceConfiguration] {
-        [.init(service: reconciler)]
+    /// The daemon's services, started in this order and stopped in reverse: the reconciler,
+    /// then the load report (its sampler and its listeners) when the profile enables it. The
+    /// test service (`test_service`) joins the same way. Only the reconciler changes the host.
+    static func services(reconciler: Reconciler, load: LoadReportServices?)
+        -> [ServiceGroupConfiguration.ServiceConfiguration]
+    {
+        [.init(service: reconciler)] + (load.map { [.init(service: $0.monitor), .init(service: $0.server)] } ?? [])
     }
 
     func run() async throws {
@@ -57,10 +58,21 @@ struct Run: AsyncParsableCommand {
             profile: profile, path: profileOption.profile, logger: logger, notifier: notifier,
             resyncInterval: resyncInterval)
         reconciler.announce()
+        let load: LoadReportServices?
+        do {
+            load = try await LoadReportServices.start(profile: profile, logger: logger) { reconciler.profile }
+        } catch {
+            logger.critical("\(error)")
+            reconciler.retire()
+            throw ExitCode(1)
+        }
         let admin = AdminServer(
             path: socket ?? AdminServer.defaultPath(stateDir: profile.stateDir), stateDir: profile.stateDir,
             logger: logger
-        ) { state in reconciler.requestConverge(cause: "admin state \(state.rawValue)") }
+        ) { state in
+            load?.monitor.board.setAdmin(state)
+            reconciler.requestConverge(cause: "admin state \(state.rawValue)")
+        }
         do { try admin.start() } catch {
             logger.critical("\(error)")
             reconciler.retire()
@@ -69,7 +81,7 @@ struct Run: AsyncParsableCommand {
         defer { admin.stop() }
         let group = ServiceGroup(
             configuration: .init(
-                services: Self.services(reconciler: reconciler, profile: profile),
+                services: Self.services(reconciler: reconciler, load: load),
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

@@ -12,7 +12,9 @@ struct RSAgentCommand: ParsableCommand {
             touched), 3 drift found (status).
             """,
         version: RSAgentVersionString.value,
-        subcommands: [Apply.self, Down.self, Status.self, Check.self, Run.self, Drain.self, Maint.self, Ready.self]
+        subcommands: [
+            Apply.self, Down.self, Status.self, Check.self, Run.self, Drain.self, Maint.self, Ready.self, Weight.self,
+        ]
     )
 }
 
@@ -30,7 +32,9 @@ do {
 } catch {
     if RSAgentCommand.exitCode(for: error) == .validationFailure {
         emitError(RSAgentCommand.fullMessage(for: error))
-        exit(2)
+        // Under keepalived's misc_dynamic, 2 would mean "weight 0": a mistyped MISC_CHECK
+        // must fail the check visibly instead of quietly draining the realserver.
+        exit(CommandLine.arguments.contains("--keepalived") ? 1 : 2)
     }
     RSAgentCommand.exit(withError: error)
 }

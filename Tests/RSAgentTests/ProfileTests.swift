@@ -50,6 +50,10 @@ import Testing
               agent_check: "[::]:3333"
               allow: [192.0.2.0/24, 2001:db8::/64]
               weight: { max: 80, min: 5 }
+              interval: 0.5
+              smoothing: 4
+              hysteresis: 5
+              thresholds: { cpu: 80, load: 1.5, memory: 90, connections: 5000 }
             test_service: { port: 31337, http_port: 31380 }
             state_dir: /srv/rsagent
             on_stop: remove
@@ -62,6 +66,8 @@ import Testing
         #expect(p.rpFilter == .off)
         #expect(p.load?.agentCheck?.description == "[::]:3333")
         #expect(p.load?.allow.count == 2 && p.load?.weightMax == 80 && p.load?.weightMin == 5)
+        #expect(p.load?.interval == 0.5 && p.load?.smoothing == 4 && p.load?.hysteresis == 5)
+        #expect(p.load?.thresholds == LoadThresholds(cpu: 80, load: 1.5, memory: 90, connections: 5000))
         #expect(p.testService?.httpPort == 31380)
         #expect(p.stateDir == "/srv/rsagent" && p.onStop == .remove)
     }
@@ -131,6 +137,12 @@ import Testing
         ("mode: dr\nvips: [192.0.2.1]\nload: { allow: [10.0.0.0/33] }\n", "3:17", "not a network"),
         ("mode: dr\nvips: [192.0.2.1]\nload: { weight: { max: 0 } }\n", "3:24", "must be 1–100"),
         ("mode: dr\nvips: [192.0.2.1]\nload: { weight: { max: 10, min: 20 } }\n", "3:17", "above load.weight.max"),
+        ("mode: dr\nvips: [192.0.2.1]\nload: { interval: 0 }\n", "3:19", "load.interval 0 must be 0.1–60 seconds"),
+        ("mode: dr\nvips: [192.0.2.1]\nload: { interval: soon }\n", "3:19", "must be a number"),
+        ("mode: dr\nvips: [192.0.2.1]\nload: { hysteresis: 80 }\n", "3:21", "must be 0–50 points"),
+        ("mode: dr\nvips: [192.0.2.1]\nload: { thresholds: { cpu: 150 } }\n", "3:28", "must be 1–100 percent"),
+        ("mode: dr\nvips: [192.0.2.1]\nload: { thresholds: { connections: 0 } }\n", "3:36", "at least 1"),
+        ("mode: dr\nvips: [192.0.2.1]\nload: { thresholds: { disk: 90 } }\n", "3:23", "unknown key `disk`"),
         ("mode: dr\nvips: [192.0.2.1]\ntest_service: { port: 70000 }\n", "3:23", "not a port"),
         (
             "mode: dr\nvips: [192.0.2.1]\ntest_service: { port: 31337, http_port: 31337 }\n", "3:41",

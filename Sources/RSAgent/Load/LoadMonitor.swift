@@ -1,0 +1,182 @@
+import Foundation
+import Logging
+import Netlink
+import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The realserver's own address (RIP): the first address on the interface facing the director
+/// that rsagent did not add — IPv4 before IPv6, never link-local.
+public func primaryAddress(in state: HostState, profile: Profile) -> IPAddress? {
+    guard let name = profile.interfaces?.first ?? state.defaultRouteInterface, let link = state.link(named: name)
+    else { return nil }
+    let linkLocal = IPAddress("fe80::")!
+    let candidates = state.addresses.filter {
+        $0.index == link.index && !$0.isOwned && !$0.address.isInside(linkLocal, prefix: 10)
+    }
+    return (candidates.first { $0.address.isIPv4 } ?? candidates.first)?.address
+}
+
+/// The load report as it stands, shared by the sampling loop, the admin socket and the
+/// listeners. Every read is a copy taken under the lock.
+public final class LoadBoard: @unchecked Sendable {
+    private let lock = NSLock()
+    private var policy: WeightPolicy
+    private var admin: AdminState
+    private var current: LoadReport?
+    private var counters = ListenerCounters()
+    private var open: [String: Int] = [:]
+    /// Most connections a listener holds at once; more are closed unanswered (and counted).
+    public let connectionCap: Int
+
+    public init(settings: LoadSettings, admin: AdminState, connectionCap: Int = 256) {
+        policy = WeightPolicy(settings: settings)
+        self.admin = admin
+        self.connectionCap = connectionCap
+    }
+
+    public var report: LoadReport? { lock.withLock { current } }
+    public var listenerCounters: ListenerCounters { lock.withLock { counters } }
+
+    /// Feeds a sample through the weight policy; returns the new report and the decision.
+    @discardableResult
+    public func record(
+        _ sample: LoadSample, settings: LoadSettings, host: String, rip: IPAddress?, held: Bool
+    ) -> (LoadReport, WeightPolicy.Decision) {
+        lock.withLock {
+            policy.reconfigure(settings)
+            let d = policy.update(sample, admin: admin)
+            let r = LoadReport(
+                host: host, rip: rip?.description, admin: admin, held: held, sample: sample, decision: d,
+                interval: settings.interval)
+            current = r
+            return (r, d)
+        }
+    }
+
+    /// A new admin state takes effect at once, without waiting for the next sample.
+    public func setAdmin(_ state: AdminState) {
+        lock.withLock {
+            admin = state
+            current = current?.with(admin: state, weight: policy.weight(admin: state))
+        }
+    }
+
+    /// Admits a connection on `listener` unless `allowed` is false or the cap is reached.
+    /// Each admitted connection must be `release`d when it closes.
+    public func admit(_ listener: String, allowed: Bool) -> Bool {
+        lock.withLock {
+            guard allowed, open[listener, default: 0] < connectionCap else {
+                counters.refused[listener, default: 0] += 1
+                return false
+            }
+            open[listener, default: 0] += 1
+            counters.served[listener, default: 0] += 1
+            return true
+        }
+    }
+
+    public func release(_ listener: String) { lock.withLock { open[listener, default: 1] -= 1 } }
+}
+
+/// The sampling loop: one `LoadSample` per `load.interval`, fed to the board; weight changes
+/// are logged. The sampler blocks for a few milliseconds (netlink, /proc), so it runs on a
+/// thread of its own rather than on the cooperative pool.
+public final class LoadMonitor: Service, @unchecked Sendable {
+    public let board: LoadBoard
+    private let sampler = LoadSampler()
+    private let profile: @Sendable () -> Profile
+    private let logger: Logger
+    private let host: String
+    private var rip: IPAddress?
+    private var ripProfile: Profile?
+    private let stopLock = NSLock()
+    private var stopping = false
+    private var isStopping: Bool { stopLock.withLock { stopping } }
+
+    /// `profile` gives the profile in force (it changes on SIGHUP).
+    public init(board: LoadBoard, logger: Logger, profile: @escaping @Sendable () -> Profile) {
+        self.board = board
+        self.logger = logger
+        self.profile = profile
+        host = hostName()
+    }
+
+    /// One sample now; the daemon takes the first before it starts listening, so no reader
+    /// ever sees an empty report.
+    public func sampleOnce() throws {
+        let p = profile()
+        if ripProfile != p {
+            // The RIP depends on the facing interface: look again when the profile changes.
+            rip = (try? KernelHost().observeAddressesOnly()).flatMap { primaryAddress(in: $0, profile: p) }
+            ripProfile = p
+        }
+        let settings = p.load ?? LoadSettings()
+        let sample = try sampler.sample(vips: p.vips)
+        let held = access(DaemonSignals.heldPath(p.stateDir), F_OK) == 0
+        let (r, d) = board.record(sample, settings: settings, host: host, rip: rip, held: held)
+        if d.changed {
+            let why = d.limitedBy.map { ", limited by \($0.rawValue)" } ?? ""
+            logger.notice("load report: weight \(r.weight) (capacity \(Int(d.target.rounded()))%\(why))")
+        }
+    }
+
+    public func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+                let thread = Thread {
+                    var lastError = ""
+                    while !self.isStopping {
+                        do {
+                            try self.sampleOnce()
+                            lastError = ""
+                        } catch {
+                            // Said once per distinct failure, not once a second.
+                            if "\(error)" != lastError { self.logger.error("load report: \(error)") }
+                            lastError = "\(error)"
+                        }
+                        let interval = self.profile().load?.interval ?? 1
+                        let until = monotonicSeconds() + interval
+                        while !self.isStopping && monotonicSeconds() < until {
+                            usleep(UInt32(min(0.1, max(0.001, until - monotonicSeconds())) * 1e6))
+                        }
+                    }
+                    done.resume()
+                }
+                thread.name = "rsagent-load"
+                thread.start()
+            }
+        } onGracefulShutdown: {
+            self.stopLock.withLock { self.stopping = true }
+        }
+    }
+}
+
+func hostName() -> String {
+    var buf = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buf, buf.count - 1) == 0 else { return "unknown" }
+    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+}
+
+/// The load report's two services, made ready before the daemon's service group starts: the
+/// first sample is taken and the listeners are bound, so a taken port stops the daemon at once
+/// with one sentence and no reader ever sees an empty report.
+public struct LoadReportServices: Sendable {
+    public let monitor: LoadMonitor
+    public let server: LoadServer
+
+    /// nil when the profile has no `load.http` and no `load.agent_check`.
+    public static func start(
+        profile: Profile, logger: Logger, current: @escaping @Sendable () -> Profile
+    ) async throws -> LoadReportServices? {
+        guard let settings = profile.load, settings.http != nil || settings.agentCheck != nil else { return nil }
+        let admin = AdminState(rawValue: DaemonSignals.adminState(profile.stateDir)) ?? .ready
+        let monitor = LoadMonitor(board: LoadBoard(settings: settings, admin: admin), logger: logger, profile: current)
+        do { try monitor.sampleOnce() } catch { logger.error("load report: \(error)") }
+        let server = LoadServer(board: monitor.board, settings: settings, logger: logger)
+        try await server.bind()
+        return LoadReportServices(monitor: monitor, server: server)
+    }
+}
