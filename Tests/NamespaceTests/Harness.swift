@@ -53,8 +53,19 @@ func spawn(
         (ProcessInfo.processInfo.environment.merging(environment.merging(["NO_COLOR": "1"]) { a, _ in a }) { _, n in n })
         .map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { env.forEach { free($0) } }
+    // The child starts with no blocked signals and default dispositions: the test runner's
+    // own signal state must not make a helper deaf to SIGTERM.
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
     var pid: pid_t = 0
-    let rc = posix_spawn(&pid, path, &actions, nil, argv, env)
+    let rc = posix_spawn(&pid, path, &actions, &attr, argv, env)
     guard rc == 0 else { throw HarnessError("spawning \(path): \(String(cString: strerror(rc)))") }
     return pid
 }
