@@ -80,6 +80,44 @@ public final class RouteSocket {
     }
 }
 
+extension RouteSocket {
+    /// Sends a dump request (`msg`, consumed) and hands each data message to `onMessage`,
+    /// reading whole 32 KiB batches with `nl_recv` and walking them with `nlmsg_next`. For dumps
+    /// of tens of thousands of messages (sockets): `transact`'s callbacks make libnl allocate
+    /// and copy every message, which was a fifth of the time of a 19,000-socket dump.
+    func dump(
+        _ msg: OpaquePointer, operation: @autoclosure () -> String,
+        onMessage: (UnsafeMutablePointer<nlmsghdr>) -> Void
+    ) throws {
+        defer { nlmsg_free(msg) }
+        let sent = nl_send_auto(sock, msg)
+        if sent < 0 { throw NetlinkError(operation: operation(), errno: 0, libnlCode: -sent) }
+        while true {
+            var peer = sockaddr_nl()
+            var buffer: UnsafeMutablePointer<UInt8>?
+            let n = nl_recv(sock, &peer, &buffer, nil)
+            defer { free(buffer) }
+            if n < 0 { throw NetlinkError(operation: operation(), errno: 0, libnlCode: -n) }
+            guard n > 0, let buffer else { throw NetlinkError(operation: operation(), errno: ENODATA) }
+            var remaining = n
+            var hdr = UnsafeMutableRawPointer(buffer).assumingMemoryBound(to: nlmsghdr.self)
+            while nlmsg_ok(hdr, remaining) != 0 {
+                switch Int32(hdr.pointee.nlmsg_type) {
+                case NLMSG_DONE: return
+                case NLMSG_ERROR:
+                    let e = nlmsg_data(hdr).assumingMemoryBound(to: nlmsgerr.self)
+                    if e.pointee.error == 0 { return }
+                    let text = rs_extack_message(e).map { String(cString: $0) }
+                    throw NetlinkError(operation: operation(), errno: -e.pointee.error, extack: text)
+                case NLMSG_NOOP, NLMSG_OVERRUN: break
+                default: onMessage(hdr)
+                }
+                hdr = nlmsg_next(hdr, &remaining)
+            }
+        }
+    }
+}
+
 /// Per-request state shared with the C callbacks through their `void *arg`.
 final class Exchange {
     let onMessage: ((UnsafeMutablePointer<nlmsghdr>) -> Void)?

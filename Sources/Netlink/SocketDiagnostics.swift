@@ -52,6 +52,7 @@ public final class SocketDiagnostics {
         req.sdiag_family = UInt8(family)
         req.sdiag_protocol = UInt8(IPPROTO_TCP)
         req.idiag_states = 1 << 1  // TCP_ESTABLISHED
+        req.id.idiag_sport = UInt16(port).bigEndian  // checked by the kernel's walk before the bytecode
         _ = nlmsg_append(msg, &req, MemoryLayout<inet_diag_req_v2>.size, Int32(NLMSG_ALIGNTO))
         // sport >= PORT && sport <= PORT. Each test is an op plus a second op whose `no` field
         // carries the port; `yes` steps to the next test, `no` jumps past the end (+4), which
@@ -68,13 +69,20 @@ public final class SocketDiagnostics {
             nlmsg_free(msg)
             throw NetlinkError(operation: what, errno: 0, libnlCode: -rc)
         }
-        var counts: [IPAddress: Int] = [:]
-        let width = ipv6 ? 16 : 4
-        try socket.transact(msg, operation: what) { hdr in
+        // Counted by the raw 16 address bytes (two words), turned into addresses once at the end.
+        var byWords: [SIMD2<UInt64>: Int] = [:]
+        try socket.dump(msg, operation: what) { hdr in
             guard hdr.pointee.nlmsg_type == UInt16(SOCK_DIAG_BY_FAMILY) else { return }
-            let m = nlmsg_data(hdr).load(as: inet_diag_msg.self)
-            let local = withUnsafeBytes(of: m.id.idiag_src) { IPAddress(bytes: Array($0.prefix(width))) }
-            if let local { counts[local, default: 0] += 1 }
+            let src = nlmsg_data(hdr).assumingMemoryBound(to: inet_diag_msg.self).pointee.id.idiag_src
+            let key = withUnsafeBytes(of: src) {
+                SIMD2($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self))
+            }
+            byWords[key, default: 0] += 1
+        }
+        var counts: [IPAddress: Int] = [:]
+        for (key, n) in byWords {
+            let bytes = withUnsafeBytes(of: key) { Array($0.prefix(ipv6 ? 16 : 4)) }
+            if let a = IPAddress(bytes: bytes) { counts[a, default: 0] += n }
         }
         return counts
     }
