@@ -262,3 +262,27 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         #expect(primaryAddress(in: host, profile: p) == IPAddress("10.0.0.5"))
     }
 }
+
+@Suite struct WorkedExampleTests {
+    /// The README's worked example, number for number.
+    @Test func readmeWorkedExample() {
+        let busy = LoadSample(
+            time: 1, cpu: 0.3, loadAverage: LoadAverage(one: 2.4, five: 0, fifteen: 0), cpus: 4,
+            memory: MemoryInfo(totalBytes: 1000, availableBytes: 600))
+        let caps = capacities(of: busy, thresholds: LoadThresholds())
+        #expect(caps[.cpu] == 70 && abs(caps[.load]! - 70) < 1e-9 && abs(caps[.memory]! - 60) < 1e-9)
+        var p = WeightPolicy(settings: LoadSettings())
+        _ = p.update(cpuSample(0, at: 0), admin: .ready)
+        var smoothed: [Double] = [], published: [Int] = []
+        for t in 1...8 {
+            var s = busy
+            s.time = Double(t)
+            let d = p.update(s, admin: .ready)
+            #expect(d.limitedBy == .memory)
+            smoothed.append((d.smoothed * 10).rounded() / 10)
+            published.append(d.weight)
+        }
+        #expect(smoothed == [84.3, 74.7, 68.9, 65.4, 63.3, 62.0, 61.2, 60.7])
+        #expect(published == [100, 100, 100, 100, 100, 100, 61, 61])
+    }
+}
