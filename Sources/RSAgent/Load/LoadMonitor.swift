@@ -92,6 +92,8 @@ public final class LoadMonitor: Service, @unchecked Sendable {
     private let host: String
     private var rip: IPAddress?
     private var ripProfile: Profile?
+    private var boundListeners: [String?]?
+    private var warnedListeners: [String?]?
     private let stopLock = NSLock()
     private var stopping = false
     private var isStopping: Bool { stopLock.withLock { stopping } }
@@ -114,6 +116,16 @@ public final class LoadMonitor: Service, @unchecked Sendable {
             ripProfile = p
         }
         let settings = p.load ?? LoadSettings()
+        // Thresholds, clamps and smoothing follow a reload; the listeners stay where they were
+        // bound (moving them would drop readers mid-way): say so once per change.
+        let listeners = [settings.http?.description, settings.agentCheck?.description, "\(settings.allow)"]
+        if let bound = boundListeners, bound != listeners, warnedListeners != listeners {
+            logger.warning(
+                "load report: load.http, load.agent_check or load.allow changed in the reloaded profile; they take effect when rsagent run restarts"
+            )
+            warnedListeners = listeners
+        }
+        if boundListeners == nil { boundListeners = listeners }
         let sample = try sampler.sample(vips: p.vips)
         let held = access(DaemonSignals.heldPath(p.stateDir), F_OK) == 0
         let (r, d) = board.record(sample, settings: settings, host: host, rip: rip, held: held)
