@@ -117,30 +117,22 @@ struct DirectorFeedbackTests {
             }, "HAProxy shows \(String(describing: seen)), the agent says \((try? agentWeight()) ?? -1)")
         #expect((try agentWeight()) <= 60)
 
-        // drain: HAProxy's DRAIN (admin bit 0x08), still up.
-        #expect(try ns.rsagent("drain", "--socket", ns.stateDir + "/admin.sock").status == 0)
-        #expect(
-            eventually(timeout: 10) {
-                seen = try haproxyServer(socket)
-                return seen.map { $0.admin & 0x08 != 0 && $0.op == 2 } == true
-            }, "after drain HAProxy shows \(String(describing: seen))")
-
-        // maint: HAProxy's MAINT (admin bit 0x01), the server is stopped.
-        #expect(try ns.rsagent("maint", "--socket", ns.stateDir + "/admin.sock").status == 0)
-        #expect(
-            eventually(timeout: 10) {
-                seen = try haproxyServer(socket)
-                return seen.map { $0.admin & 0x01 != 0 && $0.op == 0 } == true
-            }, "after maint HAProxy shows \(String(describing: seen))")
-
-        // ready: back in service with the agent's weight.
-        #expect(try ns.rsagent("ready", "--socket", ns.stateDir + "/admin.sock").status == 0)
-        #expect(
-            eventually(timeout: 10) {
-                seen = try haproxyServer(socket)
-                let w = try agentWeight()
-                return seen.map { $0.admin == 0 && $0.op == 2 && $0.weight == w } == true
-            }, "after ready HAProxy shows \(String(describing: seen))")
+        // Each admin state, and what HAProxy must show for it: drain is its DRAIN (admin bit
+        // 0x08, still up), maint its MAINT (bit 0x01, stopped), ready back with the agent's weight.
+        let expected: [(String, ((op: Int, admin: Int, weight: Int), Int) -> Bool)] = [
+            ("drain", { s, _ in s.admin & 0x08 != 0 && s.op == 2 }),
+            ("maint", { s, _ in s.admin & 0x01 != 0 && s.op == 0 }),
+            ("ready", { s, w in s.admin == 0 && s.op == 2 && s.weight == w }),
+        ]
+        for (state, holds) in expected {
+            #expect(try ns.rsagent(state, "--socket", ns.stateDir + "/admin.sock").status == 0)
+            #expect(
+                eventually(timeout: 10) {
+                    seen = try haproxyServer(socket)
+                    let w = try agentWeight()
+                    return seen.map { holds($0, w) } == true
+                }, "after \(state) HAProxy shows \(String(describing: seen))")
+        }
         let log = (try? String(contentsOfFile: haproxyLog, encoding: .utf8)) ?? ""
         #expect(log.contains("enters drain state"), "\(log)")
         #expect(daemon.isRunning)

@@ -23,16 +23,8 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
         case lastRepair = "last_repair", paused
     }
 
-    /// ISO 8601 in UTC with strftime: Foundation's date formatters page in ICU's data, which
-    /// was most of an idle daemon's memory.
-    static func now() -> String {
-        var t = time(nil)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        var buf = [CChar](repeating: 0, count: 32)
-        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    /// Now, ISO 8601 in UTC.
+    static func now() -> String { isoTime(wallSeconds()) }
 
     static func path(_ stateDir: String) -> String { stateDir + "/daemon.json" }
 

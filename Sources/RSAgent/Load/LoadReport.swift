@@ -108,7 +108,9 @@ public struct ListenerCounters: Sendable, Equatable {
     public init() {}
 }
 
-/// Seconds since the epoch as ISO 8601 UTC, with whole seconds (`2026-11-29T08:00:00Z`).
+/// Seconds since the epoch as ISO 8601 UTC, with whole seconds (`2026-11-29T08:00:00Z`), by
+/// strftime: Foundation's date formatters page in ICU's data, which was most of an idle daemon's
+/// memory.
 func isoTime(_ t: Double) -> String {
     var secs = time_t(t)
     var parts = tm()
