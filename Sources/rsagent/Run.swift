@@ -34,12 +34,15 @@ struct Run: AsyncParsableCommand {
     }
 
     /// The daemon's services, started in this order and stopped in reverse: the reconciler,
-    /// then the load report (its sampler and its listeners) when the profile enables it. The
-    /// test service (`test_service`) joins the same way. Only the reconciler changes the host.
-    static func services(reconciler: Reconciler, load: LoadReportServices?)
+    /// then the load report (its sampler and its listeners) and the test service when the
+    /// profile enables them. Only the reconciler changes the host.
+    static func services(reconciler: Reconciler, load: LoadReportServices?, test: TestServer?)
         -> [ServiceGroupConfiguration.ServiceConfiguration]
     {
-        [.init(service: reconciler)] + (load.map { [.init(service: $0.monitor), .init(service: $0.server)] } ?? [])
+        var out: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reconciler)]
+        if let load { out += [.init(service: load.monitor), .init(service: load.server)] }
+        if let test { out.append(.init(service: test)) }
+        return out
     }
 
     func run() async throws {
@@ -59,8 +62,10 @@ struct Run: AsyncParsableCommand {
             resyncInterval: resyncInterval)
         reconciler.announce()
         let load: LoadReportServices?
+        let test: TestServer?
         do {
             load = try await LoadReportServices.start(profile: profile, logger: logger) { reconciler.profile }
+            test = try await TestServer.start(profile: profile, logger: logger)
         } catch {
             logger.critical("\(error)")
             reconciler.retire()
@@ -81,7 +86,7 @@ struct Run: AsyncParsableCommand {
         defer { admin.stop() }
         let group = ServiceGroup(
             configuration: .init(
-                services: Self.services(reconciler: reconciler, load: load),
+                services: Self.services(reconciler: reconciler, load: load, test: test),
                 gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

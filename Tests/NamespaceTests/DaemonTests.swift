@@ -11,10 +11,14 @@ final class Daemon {
     let logPath: String
     private var exited: Int32?
 
-    init(_ ns: Namespace, profile: String, environment: [String: String] = [:]) throws {
-        logPath = ns.stateDir + "-\(UUID().uuidString).log"
+    convenience init(_ ns: Namespace, profile: String, environment: [String: String] = [:]) throws {
+        try self.init(netns: ns.name, logBase: ns.stateDir, profile: profile, environment: environment)
+    }
+
+    init(netns: String, logBase: String, profile: String, environment: [String: String] = [:]) throws {
+        logPath = logBase + "-\(UUID().uuidString).log"
         pid = try spawn(
-            Env.binary, ["run", "--netns", ns.name, "-c", profile, "--resync-interval", "1"],
+            Env.binary, ["run", "--netns", netns, "-c", profile, "--resync-interval", "1"],
             stderr: logPath, environment: environment)
         guard eventually({ self.log.contains("running: watching") }) else {
             throw HarnessError("the daemon did not start: \(log)")

@@ -235,7 +235,7 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
     @Test func httpRouting() {
         let r = sampleReport()
         let now = r.sampleTime + 1
-        func get(_ uri: String, _ method: String = "GET") -> LoadHTTPResponse {
+        func get(_ uri: String, _ method: String = "GET") -> HTTPAnswer {
             loadHTTPResponse(method: method, uri: uri, report: r, counters: ListenerCounters(), now: now)
         }
         #expect(get("/weight").body == "75\n")

@@ -26,19 +26,15 @@ public final class LoadBoard: @unchecked Sendable {
     private var policy: WeightPolicy
     private var admin: AdminState
     private var current: LoadReport?
-    private var counters = ListenerCounters()
-    private var open: [String: Int] = [:]
-    /// Most connections a listener holds at once; more are closed unanswered (and counted).
-    public let connectionCap: Int
+    /// Admission for the load report's listeners: at most 256 connections each.
+    public let gate = ConnectionGate(cap: 256)
 
-    public init(settings: LoadSettings, admin: AdminState, connectionCap: Int = 256) {
+    public init(settings: LoadSettings, admin: AdminState) {
         policy = WeightPolicy(settings: settings)
         self.admin = admin
-        self.connectionCap = connectionCap
     }
 
     public var report: LoadReport? { lock.withLock { current } }
-    public var listenerCounters: ListenerCounters { lock.withLock { counters } }
 
     /// Feeds a sample through the weight policy; returns the new report and the decision.
     @discardableResult
@@ -64,21 +60,6 @@ public final class LoadBoard: @unchecked Sendable {
         }
     }
 
-    /// Admits a connection on `listener` unless `allowed` is false or the cap is reached.
-    /// Each admitted connection must be `release`d when it closes.
-    public func admit(_ listener: String, allowed: Bool) -> Bool {
-        lock.withLock {
-            guard allowed, open[listener, default: 0] < connectionCap else {
-                counters.refused[listener, default: 0] += 1
-                return false
-            }
-            open[listener, default: 0] += 1
-            counters.served[listener, default: 0] += 1
-            return true
-        }
-    }
-
-    public func release(_ listener: String) { lock.withLock { open[listener, default: 1] -= 1 } }
 }
 
 /// The sampling loop: one `LoadSample` per `load.interval`, fed to the board; weight changes
