@@ -250,6 +250,34 @@ struct DirectorFeedbackTests {
         #expect(daemon.isRunning)
     }
 
+    @Test func pipelinedMalformedAndOversizedRequests() throws {
+        let ns = try Namespace()
+        let daemon = try Daemon(ns, profile: try loadProfile(ns))
+        func raw(_ request: String) throws -> String {
+            let script = """
+                import socket, sys
+                s = socket.create_connection(("127.0.0.1", 3334)); s.settimeout(3)
+                s.sendall(sys.argv[1].encode()); out = b""
+                try:
+                    while True:
+                        b = s.recv(65536)
+                        if not b: break
+                        out += b
+                except socket.timeout: pass
+                print(out.decode(errors="replace"), end="")
+                """
+            return try ns.exec(try tool("python3"), "-c", script, request).stdout
+        }
+        // Two pipelined requests, answered in order on one connection; the second closes it.
+        let two = try raw("GET /weight HTTP/1.1\r\n\r\nGET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        #expect(two.components(separatedBy: "HTTP/1.1 200 OK").count == 3, "\(two)")
+        #expect(two.hasSuffix("ok\n"))
+        #expect(try raw("GARBAGE\r\n\r\n").hasPrefix("HTTP/1.1 400 Bad Request"))
+        let big = try raw("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 40_000))
+        #expect(big.hasPrefix("HTTP/1.1 431 "), "\(big.prefix(80))")
+        #expect(daemon.isRunning)
+    }
+
     @Test func aHeldDownRealserverTellsHAProxyDown() throws {
         let ns = try Namespace()
         let profile = try loadProfile(ns)

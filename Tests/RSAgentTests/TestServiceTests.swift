@@ -31,14 +31,14 @@ import Testing
     }
 
     @Test func httpAnswers() {
-        #expect(testHTTPResponse(method: "GET", uri: "/", accept: nil, answer: answer).body == answer.line)
+        #expect(testHTTPResponse(method: "GET", uri: "/", wantsJSON: false, answer: answer).body == answer.line)
         #expect(
-            testHTTPResponse(method: "GET", uri: "/?x", accept: "*/*", answer: answer).contentType.hasPrefix(
+            testHTTPResponse(method: "GET", uri: "/?x", wantsJSON: false, answer: answer).contentType.hasPrefix(
                 "text/plain"))
-        let json = testHTTPResponse(method: "GET", uri: "/", accept: "application/json, */*", answer: answer)
+        let json = testHTTPResponse(method: "GET", uri: "/", wantsJSON: true, answer: answer)
         #expect(json.contentType == "application/json" && json.body == answer.json)
-        #expect(testHTTPResponse(method: "POST", uri: "/", accept: nil, answer: answer).status == 405)
-        #expect(testHTTPResponse(method: "GET", uri: "/other", accept: nil, answer: answer).status == 404)
+        #expect(testHTTPResponse(method: "POST", uri: "/", wantsJSON: false, answer: answer).status == 405)
+        #expect(testHTTPResponse(method: "GET", uri: "/other", wantsJSON: false, answer: answer).status == 404)
     }
 
     @Test func probeRepliesParse() {
@@ -63,5 +63,58 @@ import Testing
         #expect(r.rendered.contains("rs2         10.0.0.12  3        60.0%  192.0.2.100:31337  dr"), "\(r.rendered)")
         let none = ProbeResult(target: "x:1", attempts: 2, answers: [], failures: ["refused", "refused"])
         #expect(none.realservers.isEmpty && none.errors == ["refused"])
+    }
+}
+
+@Suite struct HTTPRequestHeadTests {
+    func parse(_ s: String) -> HTTPRequestHead.Parse {
+        Array(s.utf8).withUnsafeBytes { HTTPRequestHead.parse($0) }
+    }
+
+    @Test func requestsParse() {
+        guard case .request(let h) = parse("GET /weight?x=1 HTTP/1.1\r\nHost: a\r\nAccept: Application/JSON\r\n\r\nGET")
+        else {
+            Issue.record("not parsed")
+            return
+        }
+        #expect(h.method == "GET" && h.path == "/weight" && h.keepAlive && h.wantsJSON && !h.hasBody)
+        #expect(h.length == 63)
+        guard case .request(let h10) = parse("HEAD / HTTP/1.0\r\n\r\n"),
+            case .request(let ka) = parse("GET / HTTP/1.0\r\nconnection: Keep-Alive\r\n\r\n"),
+            case .request(let close) = parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
+            case .request(let body) = parse("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello")
+        else {
+            Issue.record("not parsed")
+            return
+        }
+        #expect(!h10.keepAlive && h10.method == "HEAD")
+        #expect(ka.keepAlive && !close.keepAlive)
+        #expect(body.hasBody && !body.keepAlive && body.method == "POST")
+    }
+
+    @Test func badInputIsBounded() {
+        #expect(parse("GET / HTTP/1.1\r\nHost: a\r\n") == .incomplete)
+        #expect(parse("") == .incomplete)
+        #expect(parse("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 20_000)) == .tooLarge)
+        #expect(parse("GET / HTTP/1.1\r\nX: " + String(repeating: "a", count: 20_000) + "\r\n\r\n") == .tooLarge)
+        for bad in [
+            "GET /\r\n\r\n", "GET / HTTP/2.0\r\n\r\n", "get / HTTP/1.1\r\n\r\n", " / HTTP/1.1\r\n\r\n",
+            "GET  HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nNoColon\r\n\r\n", "\r\n\r\n",
+        ] {
+            #expect(parse(bad) == .malformed, "\(bad.debugDescription)")
+        }
+    }
+
+    @Test func responsesSerialize() {
+        let a = HTTPAnswer(
+            status: 405, reason: "Method Not Allowed", contentType: "text/plain", body: "no\n",
+            headers: [("Allow", "GET, HEAD")])
+        #expect(
+            String(decoding: a.serialized(keepAlive: true), as: UTF8.self)
+                == "HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nAllow: GET, HEAD\r\nConnection: keep-alive\r\n\r\nno\n"
+        )
+        #expect(
+            String(decoding: a.serialized(keepAlive: false, head: true), as: UTF8.self).hasSuffix(
+                "Connection: close\r\n\r\n"))
     }
 }

@@ -33,7 +33,7 @@ public final class LoadServer: Service, @unchecked Sendable {
                 ) { ch in
                     try configureHTTP(ch) { h, _ in
                         loadHTTPResponse(
-                            method: h.method.rawValue, uri: h.uri, report: board.report,
+                            method: h.method, uri: h.path, report: board.report,
                             counters: board.gate.listenerCounters, now: wallSeconds())
                     }
                 })

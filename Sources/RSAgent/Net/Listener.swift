@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import NIOCore
-import NIOHTTP1
 import NIOPosix
 import Netlink
 
@@ -55,28 +54,31 @@ public final class ConnectionGate: @unchecked Sendable {
 
 /// Binds one TCP listener whose connections pass `gate` (with `allow`; empty allows all) and
 /// then get `configure`d. A port that cannot be had is one sentence naming the profile key.
+/// `noDelay`: set `TCP_NODELAY` on each connection, for request/response protocols; a server
+/// that writes once and closes gains nothing from it and saves the system call.
 func bindListener(
     group: any EventLoopGroup, endpoint e: Endpoint, key: String, listener: String, gate: ConnectionGate,
-    allow: [CIDR], logger: Logger, configure: @escaping @Sendable (any Channel) throws -> Void
+    allow: [CIDR], logger: Logger, noDelay: Bool = true, configure: @escaping @Sendable (any Channel) throws -> Void
 ) async throws -> any Channel {
-    let bootstrap = ServerBootstrap(group: group)
+    var bootstrap = ServerBootstrap(group: group)
         .serverChannelOption(.backlog, value: 1024)
+        .serverChannelOption(.maxMessagesPerRead, value: 16)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-        .childChannelInitializer { channel in
-            let allowed = allow.isEmpty || peerAddress(channel).map { a in allow.contains { $0.contains(a) } } == true
-            guard gate.admit(listener, allowed: allowed) else {
-                channel.close(promise: nil)
-                return channel.eventLoop.makeSucceededVoidFuture()
-            }
-            channel.closeFuture.whenComplete { _ in gate.release(listener) }
-            do {
-                try configure(channel)
-                return channel.eventLoop.makeSucceededVoidFuture()
-            } catch {
-                return channel.eventLoop.makeFailedFuture(error)
-            }
+    if noDelay { bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1) }
+    bootstrap = bootstrap.childChannelInitializer { channel in
+        let allowed = allow.isEmpty || peerAddress(channel).map { a in allow.contains { $0.contains(a) } } == true
+        guard gate.admit(listener, allowed: allowed) else {
+            channel.close(promise: nil)
+            return channel.eventLoop.makeSucceededVoidFuture()
         }
+        channel.closeFuture.whenComplete { _ in gate.release(listener) }
+        do {
+            try configure(channel)
+            return channel.eventLoop.makeSucceededVoidFuture()
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+    }
     do {
         let ch = try await bootstrap.bind(host: e.host.description, port: e.port).get()
         logger.notice("\(key) listening on \(e)")
@@ -96,12 +98,14 @@ func peerAddress(_ channel: any Channel) -> IPAddress? {
     return IPAddress(text)
 }
 
-/// Adds NIO's HTTP/1.1 server pipeline (request heads bounded by its parser, malformed requests
-/// answered 400), a 10 s idle timeout and `AnswerHTTP`.
-func configureHTTP(_ channel: any Channel, answer: @escaping (HTTPRequestHead, any Channel) -> HTTPAnswer) throws {
-    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+/// Adds a 10 s idle timeout and `AnswerHTTP`. `repeatable`: the same request on the same
+/// connection always gets the same answer (the test service), so its bytes are kept and reused.
+func configureHTTP(
+    _ channel: any Channel, repeatable: Bool = false, answer: @escaping (HTTPRequestHead, any Channel) -> HTTPAnswer
+) throws {
     try channel.pipeline.syncOperations.addHandlers([
-        IdleStateHandler(readTimeout: .seconds(10)), CloseWhenIdle(), AnswerHTTP(answer: answer),
+        IdleStateHandler(readTimeout: .seconds(10)), CloseWhenIdle(),
+        AnswerHTTP(repeatable: repeatable, answer: answer),
     ])
 }
 
@@ -117,50 +121,85 @@ final class CloseWhenIdle: ChannelInboundHandler {
     }
 }
 
-/// One HTTP/1.1 exchange at a time, keep-alive honoured. No endpoint takes a body: a request
-/// body is discarded, and more than 64 KiB of it closes the connection.
+/// HTTP/1.x for read-only endpoints: each complete request head in the input gets one
+/// pre-formatted response (pipelined requests in order, flushed together); keep-alive
+/// honoured. Input is bounded: a head over 16 KiB is answered 431, a malformed one 400, and a
+/// request with a body is answered and the connection closed, so nothing a client sends is
+/// buffered beyond one head.
 final class AnswerHTTP: ChannelInboundHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
     private let answer: (HTTPRequestHead, any Channel) -> HTTPAnswer
-    private var request: HTTPRequestHead?
-    private var bodyBytes = 0
+    private let repeatable: Bool
+    private var pending: ByteBuffer?
+    private var closing = false
+    private var last: (head: HTTPRequestHead, bytes: ByteBuffer)?
 
-    init(answer: @escaping (HTTPRequestHead, any Channel) -> HTTPAnswer) { self.answer = answer }
+    init(repeatable: Bool, answer: @escaping (HTTPRequestHead, any Channel) -> HTTPAnswer) {
+        self.repeatable = repeatable
+        self.answer = answer
+    }
+
+    /// The response bytes for `head`, reused for a repeated request when answers are repeatable.
+    private func response(_ head: HTTPRequestHead, _ context: ChannelHandlerContext) -> ByteBuffer {
+        var key = head
+        key.length = 0
+        if repeatable, let last, last.head == key { return last.bytes }
+        let r = answer(head, context.channel)
+        let bytes = context.channel.allocator.buffer(
+            bytes: r.serialized(keepAlive: head.keepAlive, head: head.method == "HEAD"))
+        if repeatable { last = (key, bytes) }
+        return bytes
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let h):
-            request = h
-            bodyBytes = 0
-        case .body(let b):
-            bodyBytes += b.readableBytes
-            if bodyBytes > 64 * 1024 { context.close(promise: nil) }
-        case .end:
-            guard let h = request else { return }
-            request = nil
-            respond(context: context, head: h, with: answer(h, context.channel))
+        guard !closing else { return }
+        var input = unwrapInboundIn(data)
+        if var p = pending {
+            p.writeBuffer(&input)
+            input = p
+            pending = nil
+        }
+        while !closing, input.readableBytes > 0 {
+            let parse = input.withUnsafeReadableBytes { HTTPRequestHead.parse($0) }
+            switch parse {
+            case .incomplete:
+                pending = input
+                return
+            case .tooLarge:
+                fail(context, 431, "Request Header Fields Too Large")
+            case .malformed:
+                fail(context, 400, "Bad Request")
+            case .request(let head):
+                input.moveReaderIndex(forwardBy: head.length)
+                let bytes = response(head, context)
+                if head.keepAlive {
+                    context.write(wrapOutboundOut(bytes), promise: nil)
+                } else {
+                    closing = true
+                    writeLastAndClose(context, wrapOutboundOut(bytes))
+                }
+            }
         }
     }
 
-    private func respond(context: ChannelHandlerContext, head h: HTTPRequestHead, with r: HTTPAnswer) {
-        let keepAlive = h.isKeepAlive
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: r.contentType)
-        headers.add(name: "Content-Length", value: String(r.body.utf8.count))
-        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
-        for (k, v) in r.headers { headers.add(name: k, value: v) }
-        let head = HTTPResponseHead(
-            version: h.version, status: .init(statusCode: r.status, reasonPhrase: r.reason), headers: headers)
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if h.method != .HEAD {
-            let body = context.channel.allocator.buffer(string: r.body)
-            context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
-        }
-        if keepAlive {
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-        } else {
-            writeLastAndClose(context, wrapOutboundOut(.end(nil)))
+    func channelReadComplete(context: ChannelHandlerContext) { context.flush() }
+
+    /// Answers an error and closes gently: a plain close with the client's unread bytes still
+    /// queued makes the kernel send RST, and the client may lose the answer. So only the write
+    /// side is shut; input is discarded until the client closes (NIO then closes the channel),
+    /// for one second at most.
+    private func fail(_ context: ChannelHandlerContext, _ status: Int, _ reason: String) {
+        closing = true
+        let r = HTTPAnswer(
+            status: status, reason: reason, contentType: "text/plain; charset=utf-8", body: reason + "\n")
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(
+            wrapOutboundOut(context.channel.allocator.buffer(bytes: r.serialized(keepAlive: false))), promise: written)
+        let channel = context.channel
+        written.futureResult.whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
         }
     }
 

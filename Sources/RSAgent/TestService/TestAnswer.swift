@@ -57,14 +57,15 @@ public struct TestAnswer: Sendable, Equatable, Codable {
 /// `address:port`, IPv6 in brackets, IPv4-mapped IPv6 shown as IPv4 (a dual-stack listener
 /// reports IPv4 peers as `::ffff:a.b.c.d`).
 public func endpointText(ip: String, port: Int) -> String {
-    if ip.hasPrefix("::ffff:"), ip.contains(".") { return "\(ip.dropFirst(7)):\(port)" }
-    return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    // Byte tests, not Foundation's String.contains: this runs for every connection.
+    if ip.hasPrefix("::ffff:"), ip.utf8.contains(UInt8(ascii: ".")) { return "\(ip.dropFirst(7)):\(port)" }
+    return ip.utf8.contains(UInt8(ascii: ":")) ? "[\(ip)]:\(port)" : "\(ip):\(port)"
 }
 
 /// The HTTP answer of the test service, decided without I/O: `GET /` (or `HEAD`) gives the line
 /// as text, or JSON when the client accepts `application/json`; other paths 404, other methods
 /// 405.
-public func testHTTPResponse(method: String, uri: String, accept: String?, answer: TestAnswer) -> HTTPAnswer {
+public func testHTTPResponse(method: String, uri: String, wantsJSON: Bool, answer: TestAnswer) -> HTTPAnswer {
     let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
     guard path == "/" else {
         return HTTPAnswer(
@@ -76,7 +77,7 @@ public func testHTTPResponse(method: String, uri: String, accept: String?, answe
             status: 405, reason: "Method Not Allowed", contentType: "text/plain; charset=utf-8",
             body: "the test service answers GET /\n", headers: [("Allow", "GET, HEAD")])
     }
-    if let accept, accept.contains("application/json") {
+    if wantsJSON {
         return HTTPAnswer(status: 200, reason: "OK", contentType: "application/json", body: answer.json)
     }
     return HTTPAnswer(status: 200, reason: "OK", contentType: "text/plain; charset=utf-8", body: answer.line)
