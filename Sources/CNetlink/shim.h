@@ -10,6 +10,7 @@
 #include <netlink/cache.h>
 #include <netlink/errno.h>
 #include <netlink/route/link.h>
+#include <netlink/route/link/veth.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/route.h>
 #include <netlink/route/nexthop.h>

@@ -26,13 +26,15 @@ public struct Link: Hashable, Sendable, Codable {
     public var mtu: Int
     /// `IFLA_IFALIAS` (`ip link set DEV alias TEXT`); rsagent marks devices it creates.
     public var alias: String?
+    /// The hardware address, `aa:bb:cc:dd:ee:ff`, when the device has a six-byte one.
+    public var mac: String?
 
     public init(
         index: InterfaceIndex, name: String, kind: String? = nil, isUp: Bool = true,
-        isLoopback: Bool = false, isNoARP: Bool = false, mtu: Int = 1500, alias: String? = nil
+        isLoopback: Bool = false, isNoARP: Bool = false, mtu: Int = 1500, alias: String? = nil, mac: String? = nil
     ) {
         self.index = index; self.name = name; self.kind = kind; self.isUp = isUp
-        self.isLoopback = isLoopback; self.isNoARP = isNoARP; self.mtu = mtu; self.alias = alias
+        self.isLoopback = isLoopback; self.isNoARP = isNoARP; self.mtu = mtu; self.alias = alias; self.mac = mac
     }
 }
 
@@ -59,7 +61,7 @@ extension RouteSocket {
                     isLoopback: flags & UInt32(IFF_LOOPBACK) != 0,
                     isNoARP: flags & UInt32(IFF_NOARP) != 0,
                     mtu: Int(rtnl_link_get_mtu(l)),
-                    alias: rtnl_link_get_ifalias(l).map { String(cString: $0) }))
+                    alias: rtnl_link_get_ifalias(l).map { String(cString: $0) }, mac: macText(rtnl_link_get_addr(l))))
             obj = nl_cache_get_next(o)
         }
         return out.sorted { $0.index < $1.index }
@@ -116,4 +118,12 @@ extension RouteSocket {
         guard rc >= 0, let msg else { throw NetlinkError(operation: what, errno: 0, libnlCode: -rc) }
         try transact(msg, operation: what)
     }
+}
+
+/// `aa:bb:cc:dd:ee:ff` for a six-byte link-layer address; nil otherwise.
+func macText(_ a: OpaquePointer?) -> String? {
+    guard let a, nl_addr_get_len(a) == 6, let p = nl_addr_get_binary_addr(a) else { return nil }
+    let hex = Array("0123456789abcdef")
+    return UnsafeRawBufferPointer(start: p, count: 6).map { String([hex[Int($0 >> 4)], hex[Int($0 & 15)]]) }
+        .joined(separator: ":")
 }

@@ -14,7 +14,7 @@ struct RSAgentCommand: ParsableCommand {
         version: RSAgentVersionString.value,
         subcommands: [
             Apply.self, Down.self, Status.self, Check.self, Run.self, Drain.self, Maint.self, Ready.self, Weight.self,
-            Probe.self,
+            Probe.self, Lab.self,
         ]
     )
 }

@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+@Suite(.enabled(if: Env.canRun, Env.skipReason), .serialized)
+struct LabCommandTests {
+    /// `rsagent lab` end to end: namespaces, agents, director, probe, ARP, weights, teardown.
+    @Test func labShowsBothRealserversAnsweringAndRemovesEverything() throws {
+        let r = try execute(Env.binary, ["lab", "-n", "20"])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(
+            r.stdout.contains("rs1         10.77.0.11") && r.stdout.contains("rs2         10.77.0.12"), "\(r.stdout)")
+        #expect(r.stdout.contains("192.0.2.100:31337  dr"))
+        #expect(r.stdout.contains("pass: both realservers answered for the VIP through the director"))
+        let left = try execute(Env.ipPath!, ["netns", "list"]).stdout
+        #expect(!left.contains("rslab-"), "left behind: \(left)")
+    }
+
+    @Test func keepThenClean() throws {
+        let kept = try execute(Env.binary, ["lab", "--keep", "-n", "4"])
+        #expect(kept.status == 0, "\(kept.stdout)\n\(kept.stderr)")
+        #expect(kept.stdout.contains("ip netns exec rslab-client bash"))
+        #expect(try execute(Env.ipPath!, ["netns", "list"]).stdout.contains("rslab-rs1"))
+        let again = try execute(Env.binary, ["lab"])
+        #expect(again.status == 1 && again.stderr.contains("rsagent lab --clean"))
+        #expect(try execute(Env.binary, ["lab", "--clean"]).status == 0)
+        #expect(!(try execute(Env.ipPath!, ["netns", "list"]).stdout.contains("rslab-")))
+    }
+}

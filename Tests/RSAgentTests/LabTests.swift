@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+
+@testable import RSAgent
+
+@Suite struct LabTests {
+    @Test func builtInProfileIsTheShippedOneAndValid() throws {
+        let shipped = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+                "../../profiles/lab.yaml"), encoding: .utf8)
+        #expect(LabProfile.text == shipped)
+        let p = try ProfileDecoder.decode(LabProfile.text, file: "lab.yaml")
+        #expect(p.vips.map(\.address) == [LabNetwork.vip])
+        #expect(p.testService?.port == 31337 && p.load?.http?.port == 3334)
+    }
+
+    @Test func directorChoice() {
+        #expect(LabDirector.choose(ipvsadm: "/usr/sbin/ipvsadm", procIPVS: true, modulePresent: false) == .ipvs)
+        #expect(LabDirector.choose(ipvsadm: "/usr/sbin/ipvsadm", procIPVS: false, modulePresent: true) == .ipvs)
+        guard case .ecmp(let why) = LabDirector.choose(ipvsadm: nil, procIPVS: true, modulePresent: true) else {
+            Issue.record("IPVS without ipvsadm")
+            return
+        }
+        #expect(why.contains("ipvsadm is not installed"))
+        guard case .ecmp(let kernel) = LabDirector.choose(ipvsadm: "/x", procIPVS: false, modulePresent: false) else {
+            Issue.record("IPVS without ip_vs")
+            return
+        }
+        #expect(kernel.contains("no ip_vs"))
+    }
+
+    @Test func arpingOutputOfBothImplementations() {
+        let habets = """
+            ARPING 192.0.2.100
+            60 bytes from 02:aa:bb:cc:dd:01 (192.0.2.100): index=0 time=1.2 msec
+            60 bytes from 02:AA:BB:CC:DD:01 (192.0.2.100): index=1 time=1.1 msec
+
+            --- 192.0.2.100 statistics ---
+            2 packets transmitted, 2 packets received,   0% unanswered (0 extra)
+            """
+        #expect(arpResponders(habets) == ["02:aa:bb:cc:dd:01"])
+        let iputils = """
+            ARPING 192.0.2.100 from 10.77.0.1 eth0
+            Unicast reply from 192.0.2.100 [02:AA:BB:CC:DD:02]  0.9ms
+            Unicast reply from 192.0.2.100 [02:AA:BB:CC:DD:03]  1.0ms
+            Sent 2 probes (1 broadcast(s))
+            """
+        #expect(arpResponders(iputils) == ["02:aa:bb:cc:dd:02", "02:aa:bb:cc:dd:03"])
+        #expect(arpResponders("Timeout\n2 packets transmitted, 0 packets received, 100% unanswered") == [])
+    }
+
+    @Test func arpVerdicts() {
+        let names = ["d0:00:00:00:00:02": "director", "d0:00:00:00:00:11": "rs1"]
+        let ecmp = LabDirector.ecmp(reason: "x")
+        #expect(arpVerdict(responders: [], names: names, director: ecmp).pass)
+        #expect(!arpVerdict(responders: ["d0:00:00:00:00:11"], names: names, director: ecmp).pass)
+        #expect(
+            arpVerdict(responders: ["d0:00:00:00:00:11"], names: names, director: ecmp).text.contains("ARP problem"))
+        #expect(arpVerdict(responders: ["d0:00:00:00:00:02"], names: names, director: .ipvs).pass)
+        #expect(!arpVerdict(responders: [], names: names, director: .ipvs).pass)
+        #expect(
+            !arpVerdict(responders: ["d0:00:00:00:00:02", "d0:00:00:00:00:11"], names: names, director: .ipvs).pass)
+    }
+}
