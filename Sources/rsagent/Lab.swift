@@ -122,7 +122,7 @@ final class LabRun {
         }
         for (rs, agent) in zip(net.realservers, agents) {
             var ready = false
-            for _ in 0..<200 where !ready {
+            for _ in 0..<1200 where !ready {  // up to a minute: slow machines, emulators
                 try checkpoint()
                 ready = agent.text.contains("running: watching")
                 if !ready { usleep(50_000) }

@@ -52,4 +52,8 @@ check "tun: status reports the drift (exit 3)" sh -c "'$BIN' status --netns tun 
 check "tun: apply repairs rp_filter" sh -c "'$BIN' apply --netns tun -c '$P' && ip -n tun route get 192.0.2.110 from 203.0.113.5 iif tunl0 | grep -q '^local'"
 check "tun: down restores everything (tunl0 stays, set down again)" sh -c "'$BIN' down --netns tun -c '$P' && [ \"\$(snapshot tun tunl0)\" = \"\$before\" ] && ! ip -n tun link show tunl0 | grep -q ',UP'"
 
+# --- end to end: IPVS (ipvsadm, keepalived), DR, Tun, IPv6, repair under traffic, the lab ---
+# shellcheck source=e2e.sh
+. "$REPO/tests/vm/e2e.sh"
+
 echo "VM-TEST: $pass checks passed, $fail failed"

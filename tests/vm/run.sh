@@ -7,7 +7,7 @@
 # read-only over 9p and /usr, /opt, /lib64 point into it, so the freshly built rsagent, iproute2
 # and kmod run in the guest unchanged. The guest runs tests/vm/guest.sh, prints one
 # "VM-TEST: PASS|FAIL name" line per check and "VM-TEST: N checks passed, M failed", and powers off.
-# Bounded: a guest watchdog powers off after 240 s, the host kills qemu after 300 s. The console
+# Bounded: a guest watchdog powers off after 480 s, the host kills qemu after 540 s. The console
 # log is kept in $WORK/console.log on failure.
 #
 # Usage: tests/vm/run.sh [RSAGENT_BINARY]      (root; skips with a reason if qemu or the kernel
@@ -54,7 +54,10 @@ ln -s /host/etc/ld.so.cache "$INIT/etc/ld.so.cache"
 ln -s /host/etc/iproute2 "$INIT/etc/iproute2"
 ln -s /host/etc/alternatives "$INIT/etc/alternatives"
 ln -s /usr/sbin "$INIT/sbin"    # /sbin/modprobe (the kernel's module loader) is kmod's
-MODS="virtio_pci 9pnet_virtio 9p veth dummy ipip bridge inet_diag tcp_diag udp_diag"
+# keepalived runs its checks as a named user (script_user root): it needs to find root.
+echo "root:x:0:0:root:/tmp:/bin/sh" > "$INIT/etc/passwd"
+echo "root:x:0:" > "$INIT/etc/group"
+MODS="virtio_pci 9pnet_virtio 9p veth dummy ipip bridge inet_diag tcp_diag udp_diag crc32c_generic ip_vs ip_vs_rr ip_vs_wrr"
 for m in $MODS; do
   modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
 done | sort -u | while read -r ko; do
@@ -74,8 +77,8 @@ cat > "$INIT/init" <<'INIT'
 /busybox/busybox mount -t tmpfs run /run
 /busybox/busybox mount -t tmpfs varlib /var/lib
 for m in virtio_pci 9pnet_virtio 9p; do /busybox/busybox modprobe $m; done
-/busybox/busybox mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /host || echo "VM-TEST: FAIL mounting the host root"
-( /busybox/busybox sleep 240; echo "VM-TEST: FAIL watchdog: the guest ran for 240 s"; /busybox/busybox poweroff -f ) &
+/busybox/busybox mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose hostroot /host || echo "VM-TEST: FAIL mounting the host root"
+( /busybox/busybox sleep 480; echo "VM-TEST: FAIL watchdog: the guest ran for 480 s"; /busybox/busybox poweroff -f ) &
 for arg in $(/busybox/busybox cat /proc/cmdline); do
   case $arg in rsagent.repo=*) REPO=/host${arg#*=};; rsagent.bin=*) BIN=/host${arg#*=};; esac
 done
@@ -90,8 +93,8 @@ chmod +x "$INIT/init"
 LOG=$WORK/console.log
 echo "VM-TEST: booting $PKG ($KVER) under qemu (TCG)"
 start=$(date +%s)
-setsid timeout --foreground 300 qemu-system-x86_64 \
-  -accel tcg,tb-size=128 -m 768 -smp 1 -nographic -no-reboot -nic none \
+setsid timeout --foreground 540 qemu-system-x86_64 \
+  -accel tcg,tb-size=128 -m 1024 -smp 1 -nographic -no-reboot -nic none \
   -kernel "$KROOT/boot/vmlinuz-$KVER" -initrd "$WORK/initrd.gz" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 rsagent.repo=$REPO rsagent.bin=$BIN" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
