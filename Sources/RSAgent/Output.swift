@@ -58,14 +58,22 @@ public func renderJSON<T: Encodable>(_ value: T) -> String {
 }
 
 /// Writes text to stdout in one call (10,000-line outputs stay fast).
-public func emit(_ text: String) {
-    var t = text
-    if !t.hasSuffix("\n") { t += "\n" }
-    FileHandle.standardOutput.write(Data(t.utf8))
-}
+public func emit(_ text: String) { writeAll(1, text) }
 
-public func emitError(_ text: String) {
+public func emitError(_ text: String) { writeAll(2, text) }
+
+/// `write(2)` until done. A reader that went away (`rsagent status | head`) is not an error
+/// worth a crash: the rest is dropped (FileHandle.write would trap on EPIPE).
+private func writeAll(_ fd: Int32, _ text: String) {
     var t = text
     if !t.hasSuffix("\n") { t += "\n" }
-    FileHandle.standardError.write(Data(t.utf8))
+    t.withUTF8 { buf in
+        var off = 0
+        while off < buf.count {
+            let n = write(fd, buf.baseAddress! + off, buf.count - off)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { return }
+            off += n
+        }
+    }
 }

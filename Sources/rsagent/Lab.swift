@@ -55,6 +55,9 @@ struct Lab: ParsableCommand {
         }
         signal(SIGINT) { _ in interrupted = 1 }
         signal(SIGTERM) { _ in interrupted = 1 }
+        signal(SIGHUP) { _ in interrupted = 1 }
+        // Output piped into `head` must not kill the lab before it has cleaned up.
+        signal(SIGPIPE, SIG_IGN)
         var passed = false
         do {
             passed = try lab.demonstrate(probes: n) { interrupted != 0 }
@@ -148,7 +151,7 @@ final class LabRun {
         let probePassed = rips == Set(net.realservers.map(\.address.description)) && viaVIP
         try checkpoint()
 
-        emit(Style.bold("ARP for \(LabNetwork.vip), asked by the router on the LAN") + " (arping):")
+        emit("\n" + Style.bold("ARP for \(LabNetwork.vip), asked by the router on the LAN") + " (arping):")
         let arp = try arpCheck()
         emit("  " + (arp.pass ? Style.green("pass") : Style.red("fail")) + ": " + arp.text)
         try checkpoint()
@@ -253,7 +256,24 @@ final class LabRun {
             }
             unlink(Self.keptPath)
         }
+        // Agents of a lab that ended without cleaning up (killed, crashed): this program running
+        // `run --netns rslab-…`.
+        for pid in strayAgents() { kill(pid, SIGTERM) }
         net.teardown()
         try? FileManager.default.removeItem(atPath: work)
+    }
+
+    private func strayAgents() -> [pid_t] {
+        let me = getpid()
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+            guard let pid = pid_t(entry), pid != me,
+                let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+            else { return nil }
+            let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            guard args.count >= 4, args[1] == "run", args[2] == "--netns", args[3].hasPrefix(LabNetwork.prefix),
+                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == binary
+            else { return nil }
+            return pid
+        }
     }
 }

@@ -29,4 +29,19 @@ struct LabCommandTests {
         #expect(try execute(Env.binary, ["lab", "--clean"]).status == 0)
         #expect(!(try execute(Env.ipPath!, ["netns", "list"]).stdout.contains("rslab-")))
     }
+
+    @Test func interruptedLabRemovesEverything() throws {
+        let log = NSTemporaryDirectory() + "rsagent-lab-int-\(getpid()).log"
+        defer { unlink(log) }
+        let pid = try spawn(Env.binary, ["lab", "-n", "200"], stdout: log)
+        let started = eventually(timeout: 30) {
+            ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("probe from the client")
+        }
+        #expect(started)
+        kill(pid, SIGINT)
+        #expect(wait(pid) == 130)
+        #expect(!(try execute(Env.ipPath!, ["netns", "list"]).stdout.contains("rslab-")))
+        let agents = try execute("/usr/bin/pgrep", ["-f", "run --netns rslab-"])
+        #expect(agents.stdout.isEmpty, "agents left running: \(agents.stdout)")
+    }
 }
