@@ -42,5 +42,5 @@ install -D -m 0644 README.md /usr/local/share/doc/rsagent/README.md
 if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 say "installed $(/usr/local/bin/rsagent --version) to /usr/local/bin/rsagent"
-say "next: rsagent apply -c /etc/rsagent/profiles/dr-lo.yaml --dry-run"
+say "next: sudo rsagent lab   (or: rsagent apply -c /etc/rsagent/profiles/dr-lo.yaml --dry-run)"
 say "then: copy a profile to /etc/rsagent/rsagent.yaml, edit the VIPs, and 'systemctl enable --now rsagent'"

@@ -162,6 +162,9 @@ public struct Profile: Hashable, Sendable, Codable {
     public var testService: TestServiceSettings?
     public var stateDir: String
     public var onStop: OnStop
+    /// The admin state a realserver starts in until an operator sets one (`ready` or `drain`:
+    /// staging machines join drained and take traffic after `rsagent ready`).
+    public var initialState: AdminState = .ready
 
     public static let defaultStateDir = "/var/lib/rsagent"
     public static let defaultDummyName = "lvs0"

@@ -50,7 +50,7 @@ public struct ProfileDecoder {
 
     static let topKeys = [
         "mode", "device", "device_name", "interfaces", "vips", "arp", "rp_filter",
-        "load", "test_service", "state_dir", "on_stop",
+        "load", "test_service", "state_dir", "on_stop", "initial_state",
     ]
 
     mutating func run(_ text: String) throws -> Profile {
@@ -177,13 +177,25 @@ public struct ProfileDecoder {
             }
         }
         let onStop: OnStop = top["on_stop"].flatMap { choice($0, "on_stop") } ?? .keep
+        var initial = AdminState.ready
+        if let n = top["initial_state"], let v: AdminState = choice(n, "initial_state") {
+            if v == .maint {
+                problem(
+                    n,
+                    "initial_state maint is not allowed: a realserver in maintenance from the start is never set up; use drain"
+                )
+            } else {
+                initial = v
+            }
+        }
 
         if !problems.isEmpty {
             throw ProfileError(problems: problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
         }
         return Profile(
             mode: mode, device: device, deviceName: deviceName, interfaces: interfaces, vips: vips,
-            arp: arp, rpFilter: rp, load: load, testService: test, stateDir: stateDir, onStop: onStop)
+            arp: arp, rpFilter: rp, load: load, testService: test, stateDir: stateDir, onStop: onStop,
+            initialState: initial)
     }
 
     // MARK: sections

@@ -61,6 +61,16 @@ struct Run: AsyncParsableCommand {
             profile: profile, path: profileOption.profile, logger: logger, notifier: notifier,
             resyncInterval: resyncInterval)
         reconciler.announce()
+        do {
+            if let s = try DaemonSignals.applyInitialState(profile) {
+                logger.notice(
+                    "admin state: \(s.rawValue) (initial_state; `rsagent ready` puts this realserver in service)")
+            }
+        } catch {
+            logger.critical("\(error)")
+            reconciler.retire()
+            throw ExitCode(1)
+        }
         let load: LoadReportServices?
         let test: TestServer?
         do {

@@ -278,6 +278,22 @@ struct DirectorFeedbackTests {
         #expect(daemon.isRunning)
     }
 
+    @Test func stagingStartsDrainedUntilReadyAndRemembers() throws {
+        let ns = try Namespace()
+        let profile = try loadProfile(ns, extra: "initial_state: drain")
+        var daemon: Daemon? = try Daemon(ns, profile: profile)
+        #expect(try ns.rsagent("weight", "127.0.0.1:3333").stdout.trimmed == "0")
+        #expect(try ns.rsagent("status", "-c", profile, "--json").json["admin_state"] as? String == "drain")
+        #expect(daemon?.log.contains("admin state: drain (initial_state") == true)
+        #expect(try ns.rsagent("ready", "--socket", ns.stateDir + "/admin.sock").status == 0)
+        #expect(Int(try ns.rsagent("weight", "127.0.0.1:3333").stdout.trimmed) ?? 0 > 0)
+        // A restart keeps what the operator set: initial_state counts only the first time.
+        #expect(daemon?.stop() == 0)
+        daemon = try Daemon(ns, profile: profile)
+        #expect(Int(try ns.rsagent("weight", "127.0.0.1:3333").stdout.trimmed) ?? 0 > 0)
+        #expect(daemon?.isRunning == true)
+    }
+
     @Test func aHeldDownRealserverTellsHAProxyDown() throws {
         let ns = try Namespace()
         let profile = try loadProfile(ns)

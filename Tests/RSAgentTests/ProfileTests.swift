@@ -11,11 +11,12 @@ import Testing
         return url.appendingPathComponent("profiles").path
     }()
 
-    @Test(arguments: ["dr-lo", "dr-dummy", "tun", "multi-vip"])
+    @Test(arguments: ["dr-lo", "dr-dummy", "tun", "multi-vip", "staging", "lab"])
     func shippedProfilesAreValid(_ name: String) throws {
         let p = try ProfileDecoder.load(path: "\(Self.profilesDir)/\(name).yaml")
         #expect(!p.vips.isEmpty)
-        #expect(p.stateDir == "/var/lib/rsagent")
+        #expect(p.stateDir.hasPrefix("/var/lib/rsagent"))
+        #expect(p.initialState == (name == "staging" ? .drain : .ready))
     }
 
     @Test func defaultsPerMode() throws {
@@ -138,6 +139,8 @@ import Testing
         ("mode: dr\nvips: [192.0.2.1]\nload: { weight: { max: 0 } }\n", "3:24", "must be 1–100"),
         ("mode: dr\nvips: [192.0.2.1]\nload: { weight: { max: 10, min: 20 } }\n", "3:17", "above load.weight.max"),
         ("mode: dr\nvips: [192.0.2.1]\nload: { interval: 0 }\n", "3:19", "load.interval 0 must be 0.1–60 seconds"),
+        ("mode: dr\nvips: [192.0.2.1]\ninitial_state: maint\n", "3:16", "initial_state maint is not allowed"),
+        ("mode: dr\nvips: [192.0.2.1]\ninitial_state: drained\n", "3:16", "is not one of: ready, drain, maint"),
         ("mode: dr\nvips: [192.0.2.1]\nload: { interval: soon }\n", "3:19", "must be a number"),
         ("mode: dr\nvips: [192.0.2.1]\nload: { hysteresis: 80 }\n", "3:21", "must be 0–50 points"),
         ("mode: dr\nvips: [192.0.2.1]\nload: { thresholds: { cpu: 150 } }\n", "3:28", "must be 1–100 percent"),

@@ -6,7 +6,7 @@ import Logging
 #endif
 
 /// The admin states an operator can set on a realserver.
-public enum AdminState: String, Sendable, CaseIterable {
+public enum AdminState: String, Sendable, CaseIterable, Codable {
     /// In service.
     case ready
     /// Finish what is running, take nothing new: the load report says weight 0.

@@ -56,6 +56,15 @@ public enum DaemonSignals {
     /// `ready | drain | maint`; missing means ready.
     public static func adminPath(_ stateDir: String) -> String { stateDir + "/admin-state" }
 
+    /// On a daemon's first start (no admin state saved yet) a profile's `initial_state: drain`
+    /// is saved, so the reconciler, the load report and `status` all agree from the start.
+    /// Returns the state saved, if any.
+    public static func applyInitialState(_ profile: Profile) throws -> AdminState? {
+        guard profile.initialState != .ready, access(adminPath(profile.stateDir), F_OK) != 0 else { return nil }
+        try AdminServer.persist(profile.initialState, stateDir: profile.stateDir)
+        return profile.initialState
+    }
+
     public static func adminState(_ stateDir: String) -> String {
         let s = (try? String(contentsOfFile: adminPath(stateDir), encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
