@@ -10,23 +10,12 @@ import Foundation
 public func loadHTTPResponse(
     method: String, uri: String, report: LoadReport?, counters: ListenerCounters, now: Double
 ) -> HTTPAnswer {
-    let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
-    let known = ["/load", "/weight", "/metrics", "/healthz"]
-    guard known.contains(path) else {
-        return HTTPAnswer(
-            status: 404, reason: "Not Found", contentType: "text/plain; charset=utf-8",
-            body: "not found: try /load, /weight, /metrics or /healthz\n")
+    let path = requestPath(uri)
+    guard ["/load", "/weight", "/metrics", "/healthz"].contains(path) else {
+        return .notFound("not found: try /load, /weight, /metrics or /healthz\n")
     }
-    guard method == "GET" || method == "HEAD" else {
-        return HTTPAnswer(
-            status: 405, reason: "Method Not Allowed", contentType: "text/plain; charset=utf-8",
-            body: "the load report is read-only: use GET\n", headers: [("Allow", "GET, HEAD")])
-    }
-    guard let report else {
-        return HTTPAnswer(
-            status: 503, reason: "Service Unavailable", contentType: "text/plain; charset=utf-8",
-            body: "no sample yet\n")
-    }
+    guard HTTPAnswer.isRead(method) else { return .getOnly("the load report is read-only: use GET\n") }
+    guard let report else { return .plain(503, "Service Unavailable", "no sample yet\n") }
     switch path {
     case "/load":
         let enc = JSONEncoder()
@@ -34,8 +23,7 @@ public func loadHTTPResponse(
         let json = (try? enc.encode(report)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         return HTTPAnswer(status: 200, reason: "OK", contentType: "application/json", body: json + "\n")
     case "/weight":
-        return HTTPAnswer(
-            status: 200, reason: "OK", contentType: "text/plain; charset=utf-8", body: "\(report.weight)\n")
+        return .plain(200, "OK", "\(report.weight)\n")
     case "/metrics":
         return HTTPAnswer(
             status: 200, reason: "OK", contentType: "text/plain; version=0.0.4; charset=utf-8",
@@ -43,11 +31,7 @@ public func loadHTTPResponse(
     default:
         // Fresh: the last sample is younger than three intervals (and two seconds of slack).
         let age = now - report.sampleTime
-        if age <= 3 * report.intervalSeconds + 2 {
-            return HTTPAnswer(status: 200, reason: "OK", contentType: "text/plain; charset=utf-8", body: "ok\n")
-        }
-        return HTTPAnswer(
-            status: 503, reason: "Service Unavailable", contentType: "text/plain; charset=utf-8",
-            body: "stale: the last sample is \(Int(age)) s old\n")
+        if age <= 3 * report.intervalSeconds + 2 { return .plain(200, "OK", "ok\n") }
+        return .plain(503, "Service Unavailable", "stale: the last sample is \(Int(age)) s old\n")
     }
 }

@@ -19,6 +19,25 @@ public struct HTTPAnswer: Sendable, Equatable {
     }
 }
 
+extension HTTPAnswer {
+    /// A `text/plain` answer.
+    static func plain(_ status: Int, _ reason: String, _ body: String, headers: [(String, String)] = []) -> HTTPAnswer {
+        HTTPAnswer(
+            status: status, reason: reason, contentType: "text/plain; charset=utf-8", body: body, headers: headers)
+    }
+    static func notFound(_ body: String) -> HTTPAnswer { plain(404, "Not Found", body) }
+    /// 405 for anything but GET and HEAD: the daemon's endpoints are read-only.
+    static func getOnly(_ body: String) -> HTTPAnswer {
+        plain(405, "Method Not Allowed", body, headers: [("Allow", "GET, HEAD")])
+    }
+    static func isRead(_ method: String) -> Bool { method == "GET" || method == "HEAD" }
+}
+
+/// The request target without its query string.
+func requestPath(_ uri: String) -> Substring {
+    uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? uri[...]
+}
+
 /// Admission for the daemon's listeners: a peer outside the allowed networks, or one over the
 /// per-listener connection cap, is closed unanswered and counted.
 public final class ConnectionGate: @unchecked Sendable {
@@ -191,8 +210,7 @@ final class AnswerHTTP: ChannelInboundHandler {
     /// for one second at most.
     private func fail(_ context: ChannelHandlerContext, _ status: Int, _ reason: String) {
         closing = true
-        let r = HTTPAnswer(
-            status: status, reason: reason, contentType: "text/plain; charset=utf-8", body: reason + "\n")
+        let r = HTTPAnswer.plain(status, reason, reason + "\n")
         let written = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(
             wrapOutboundOut(context.channel.allocator.buffer(bytes: r.serialized(keepAlive: false))), promise: written)

@@ -66,19 +66,10 @@ public func endpointText(ip: String, port: Int) -> String {
 /// as text, or JSON when the client accepts `application/json`; other paths 404, other methods
 /// 405.
 public func testHTTPResponse(method: String, uri: String, wantsJSON: Bool, answer: TestAnswer) -> HTTPAnswer {
-    let path = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? uri
-    guard path == "/" else {
-        return HTTPAnswer(
-            status: 404, reason: "Not Found", contentType: "text/plain; charset=utf-8",
-            body: "not found: the test service answers GET /\n")
-    }
-    guard method == "GET" || method == "HEAD" else {
-        return HTTPAnswer(
-            status: 405, reason: "Method Not Allowed", contentType: "text/plain; charset=utf-8",
-            body: "the test service answers GET /\n", headers: [("Allow", "GET, HEAD")])
-    }
+    guard requestPath(uri) == "/" else { return .notFound("not found: the test service answers GET /\n") }
+    guard HTTPAnswer.isRead(method) else { return .getOnly("the test service answers GET /\n") }
     if wantsJSON {
         return HTTPAnswer(status: 200, reason: "OK", contentType: "application/json", body: answer.json)
     }
-    return HTTPAnswer(status: 200, reason: "OK", contentType: "text/plain; charset=utf-8", body: answer.line)
+    return .plain(200, "OK", answer.line)
 }
