@@ -47,6 +47,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Fuzz targets for libFuzzer (Fuzz/README.md); a plain build replays the seed corpus.
+        .executableTarget(name: "rsagent-fuzz", dependencies: ["RSAgent"], path: "Fuzz/Sources/rsagent-fuzz"),
         .testTarget(name: "RSAgentTests", dependencies: ["RSAgent", "Netlink"]),
         .testTarget(name: "NamespaceTests", dependencies: ["RSAgent"]),
         // In-process tests of the libnl layer; they run only when the test process is in a

@@ -100,12 +100,13 @@ public final class AdminServer: @unchecked Sendable {
         var buf = [UInt8](repeating: 0, count: 64)
         let n = recv(conn, &buf, buf.count, 0)
         guard n > 0 else { return }
-        let line = String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        if line == "state" {
+        let state: AdminState
+        switch Self.command(buf[0..<n]) {
+        case .query:
             reply(conn, DaemonSignals.adminState(stateDir))
             return
-        }
-        guard let state = AdminState(rawValue: line) else {
+        case .set(let s): state = s
+        case nil:
             reply(conn, "error: unknown command; send ready, drain, maint or state")
             return
         }
@@ -118,6 +119,21 @@ public final class AdminServer: @unchecked Sendable {
         logger.notice("admin state: \(state.rawValue) (set by pid \(cred.pid))")
         reply(conn, "ok \(state.rawValue)")
         onChange(state)
+    }
+
+    /// One request on the admin socket.
+    public enum Command: Equatable, Sendable {
+        case set(AdminState)
+        case query
+    }
+
+    /// Reads a request (at most 64 bytes): `ready`, `drain`, `maint` or `state`, surrounding
+    /// whitespace allowed; anything else is nil. Pure, for tests and fuzzing.
+    public static func command(_ bytes: some Collection<UInt8>) -> Command? {
+        guard bytes.count <= 64 else { return nil }
+        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if line == "state" { return .query }
+        return AdminState(rawValue: line).map { .set($0) }
     }
 
     /// Writes `state_dir/admin-state` atomically, so it survives restarts and reboots.
