@@ -19,6 +19,11 @@ public func primaryAddress(in state: HostState, profile: Profile) -> IPAddress? 
     return (candidates.first { $0.address.isIPv4 } ?? candidates.first)?.address
 }
 
+/// `primaryAddress` of the running host: one link and address dump.
+public func lookUpPrimaryAddress(profile: Profile) -> IPAddress? {
+    (try? KernelHost().observeAddressesOnly()).flatMap { primaryAddress(in: $0, profile: profile) }
+}
+
 /// The load report as it stands, shared by the sampling loop, the admin socket and the
 /// listeners. Every read is a copy taken under the lock.
 public final class LoadBoard: @unchecked Sendable {
@@ -72,9 +77,11 @@ public final class LoadMonitor: Service, @unchecked Sendable {
     private let logger: Logger
     private let host: String
     private var rip: IPAddress?
-    private var ripProfile: Profile?
-    private var boundListeners: [String?]?
-    private var warnedListeners: [String?]?
+    /// The facing interfaces the RIP was looked up for (`nil` inside: the default route's).
+    private var ripLookedUpFor: [String]??
+    /// The listener settings as bound, and the reloaded ones last warned about.
+    private var bound: LoadSettings?
+    private var warnedAbout: LoadSettings?
     private let stopLock = NSLock()
     private var stopping = false
     private var isStopping: Bool { stopLock.withLock { stopping } }
@@ -91,22 +98,27 @@ public final class LoadMonitor: Service, @unchecked Sendable {
     /// ever sees an empty report.
     public func sampleOnce() throws {
         let p = profile()
-        if ripProfile != p {
-            // The RIP depends on the facing interface: look again when the profile changes.
-            rip = (try? KernelHost().observeAddressesOnly()).flatMap { primaryAddress(in: $0, profile: p) }
-            ripProfile = p
+        // The RIP depends on the facing interface: look again only when a reload changes it
+        // (comparing the interfaces, not the whole profile with every VIP, each second).
+        if ripLookedUpFor != .some(p.interfaces) {
+            rip = lookUpPrimaryAddress(profile: p)
+            ripLookedUpFor = .some(p.interfaces)
         }
         let settings = p.load ?? LoadSettings()
         // Thresholds, clamps and smoothing follow a reload; the listeners stay where they were
         // bound (moving them would drop readers mid-way): say so once per change.
-        let listeners = [settings.http?.description, settings.agentCheck?.description, "\(settings.allow)"]
-        if let bound = boundListeners, bound != listeners, warnedListeners != listeners {
-            logger.warning(
-                "load report: load.http, load.agent_check or load.allow changed in the reloaded profile; they take effect when rsagent run restarts"
-            )
-            warnedListeners = listeners
+        if let bound {
+            let moved =
+                bound.http != settings.http || bound.agentCheck != settings.agentCheck || bound.allow != settings.allow
+            if moved && warnedAbout != settings {
+                logger.warning(
+                    "load report: load.http, load.agent_check or load.allow changed in the reloaded profile; they take effect when rsagent run restarts"
+                )
+                warnedAbout = settings
+            }
+        } else {
+            bound = settings
         }
-        if boundListeners == nil { boundListeners = listeners }
         let sample = try sampler.sample(vips: p.vips)
         let held = access(DaemonSignals.heldPath(p.stateDir), F_OK) == 0
         let (r, d) = board.record(sample, settings: settings, host: host, rip: rip, held: held)

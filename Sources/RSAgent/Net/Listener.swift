@@ -51,9 +51,6 @@ public final class ConnectionGate: @unchecked Sendable {
 
     public var listenerCounters: ListenerCounters { lock.withLock { counters } }
 
-    /// Open connections on `listener` now.
-    public func openConnections(_ listener: String) -> Int { lock.withLock { open[listener, default: 0] } }
-
     /// Admits a connection on `listener` unless `allowed` is false or the cap is reached.
     /// Each admitted connection must be `release`d when it closes.
     public func admit(_ listener: String, allowed: Bool) -> Bool {

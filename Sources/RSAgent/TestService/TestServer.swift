@@ -95,8 +95,8 @@ extension TestServer {
     /// The test service of `profile`, bound and ready; nil when the profile has no `test_service`.
     public static func start(profile: Profile, logger: Logger) async throws -> TestServer? {
         guard let settings = profile.testService else { return nil }
-        let rip = (try? KernelHost().observeAddressesOnly()).flatMap { primaryAddress(in: $0, profile: profile) }
-        let server = TestServer(settings: settings, mode: profile.mode, rip: rip, logger: logger)
+        let server = TestServer(
+            settings: settings, mode: profile.mode, rip: lookUpPrimaryAddress(profile: profile), logger: logger)
         try await server.bind()
         return server
     }
