@@ -108,3 +108,33 @@ extension RouteSocket {
         }
     }
 }
+
+extension RouteSocket {
+    /// The output interface of the main table's default route for `family` (`AF_INET` or
+    /// `AF_INET6`), lowest metric first; nil when there is none.
+    /// Equivalent to: `ip route show default` (`ip -6 route show default`).
+    /// A dump, not a route-get of some far address: that address could be local, or sit
+    /// under a more specific route.
+    public func defaultRouteInterface(family: Int32) throws -> InterfaceIndex? {
+        var cache: OpaquePointer?
+        let rc = rtnl_route_alloc_cache(sock, family, 0, &cache)
+        guard rc >= 0, let cache else {
+            throw NetlinkError(operation: "ip route show default", errno: 0, libnlCode: -rc)
+        }
+        defer { nl_cache_free(cache) }
+        var best: (metric: UInt32, oif: InterfaceIndex)?
+        var obj = nl_cache_get_first(cache)
+        while let route = obj {
+            obj = nl_cache_get_next(route)
+            guard rtnl_route_get_table(route) == UInt32(RT_TABLE_MAIN.rawValue),
+                rtnl_route_get_type(route) == UInt8(RTN_UNICAST),
+                let dst = rtnl_route_get_dst(route), nl_addr_get_prefixlen(dst) == 0,
+                rtnl_route_get_nnexthops(route) > 0, let nh = rtnl_route_nexthop_n(route, 0)
+            else { continue }
+            let oif = rtnl_route_nh_get_ifindex(nh)
+            let metric = rtnl_route_get_priority(route)
+            if oif > 0 && metric < best?.metric ?? .max { best = (metric, InterfaceIndex(rawValue: oif)) }
+        }
+        return best?.oif
+    }
+}

@@ -15,6 +15,7 @@ public enum Explain {
         switch error {
         case let e as NetlinkError: e.errno
         case let e as SystemError: e.errno
+        case let e as StateFileError: e.errno
         default: 0
         }
     }
@@ -28,6 +29,9 @@ public enum Explain {
     }
 
     static func cause(_ action: Action, _ error: any Error) -> String {
+        if let e = error as? StateFileError {
+            return "recording it in \(e.path) first failed (\(e.reason)), so it was not done"
+        }
         let e = errnoOf(error)
         switch (action, e) {
         case (.createDevice(_, "dummy"), EOPNOTSUPP):
@@ -49,6 +53,7 @@ public enum Explain {
     }
 
     static func fix(_ action: Action, _ error: any Error) -> String {
+        if let e = error as? StateFileError { return e.fix }
         let e = errnoOf(error)
         if case let .addAddress(ip, device) = action, !ip.isIPv4, e == EACCES || e == EAFNOSUPPORT {
             return e == EACCES

@@ -37,12 +37,12 @@ public final class KernelHost: HostSystem {
             links: links, addresses: try socket.addresses(), defaultRouteInterface: defaultRouteInterface(links))
     }
 
-    /// The interface a packet to a far-away documentation address would leave by: the default
-    /// route's (IPv4 first, then IPv6). Equivalent to: `ip route get 198.51.100.1`.
+    /// The interface of the default route (IPv4 first, then IPv6).
+    /// Equivalent to: `ip route show default`.
     func defaultRouteInterface(_ links: [Link]) -> String? {
-        for probe in ["198.51.100.1", "2001:db8::1"] {
-            if let r = try? socket.routeGet(RouteQuery(to: IPAddress(probe)!)), r.kind == .unicast,
-                let oif = r.oif, let l = links.first(where: { $0.index == oif })
+        for family in [AF_INET, AF_INET6] {
+            if let oif = try? socket.defaultRouteInterface(family: family),
+                let l = links.first(where: { $0.index == oif })
             {
                 return l.name
             }

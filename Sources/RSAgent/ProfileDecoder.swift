@@ -8,7 +8,8 @@ public struct ProfileProblem: Error, Hashable, Sendable, Codable, CustomStringCo
     public var line: Int
     public var column: Int
     public var message: String
-    public var description: String { "\(file):\(line):\(column): \(message)" }
+    /// `file:line:column: message`, or `file: message` for a problem of the whole file.
+    public var description: String { line > 0 ? "\(file):\(line):\(column): \(message)" : "\(file): \(message)" }
 }
 
 /// All the problems of one profile: rsagent reports every one, not just the first.

@@ -26,40 +26,21 @@ public final class StateStore {
     }
 
     public func save(_ state: AgentState) throws {
-        let op = "saving rsagent state to \(path)"
-        try makeDirectory(op)
+        try makeDirectory()
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try enc.encode(state)
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            let e = errno
-            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
-        }
-        let ok = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) == $0.count } && fsync(fd) == 0
-        let e = errno
-        close(fd)
-        guard ok, rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
-        }
+        try writeAtomically(try enc.encode(state), to: path)
     }
 
-    /// `mkdir -p -m 0700`: the state directory and any missing parents.
-    func makeDirectory(_ op: String) throws {
-        do {
-            try FileManager.default.createDirectory(
-                atPath: directory, withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700])
-        } catch {
-            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
-            let e = Int32(underlying?.code ?? Int(EACCES))
-            throw SystemError(
-                operation: op, errno: e,
-                reason:
-                    "cannot create \(directory) (\(String(cString: strerror(e)))); make it writable for root or set `state_dir` elsewhere"
-            )
+    /// `mkdir -p -m 0700`: the state directory and any missing parents, with the failing
+    /// component's own errno (a read-only filesystem is EROFS, not "permission denied").
+    func makeDirectory() throws {
+        var current = directory.hasPrefix("/") ? "" : "."
+        for part in directory.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o700) != 0 && errno != EEXIST {
+                throw StateFileError(path: current, errno: errno)
+            }
         }
     }
 
@@ -75,12 +56,9 @@ public final class StateStore {
 
     public func lock(timeout: Double = 30) throws -> Lock {
         let op = "locking \(directory)/lock"
-        try makeDirectory(op)
+        try makeDirectory()
         let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            let e = errno
-            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
-        }
+        guard fd >= 0 else { throw StateFileError(path: directory + "/lock", errno: errno) }
         var waited = false
         let deadline = Date().addingTimeInterval(timeout)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -103,5 +81,39 @@ public final class StateStore {
     /// newcomer lock a fresh file while a waiter locks the old one.
     public func clear() {
         unlink(path)
+    }
+}
+
+/// `state_dir` could not be written: rsagent records what it is about to change there first, so
+/// the change it was about to make is not made.
+public struct StateFileError: Error, Sendable, CustomStringConvertible {
+    public var path: String
+    public var errno: Int32
+    public var reason: String { String(cString: strerror(errno)) }
+    public var fix: String {
+        switch errno {
+        case ENOSPC, EDQUOT: "free space on the filesystem holding it, or set `state_dir` elsewhere"
+        case EROFS: "that filesystem is read-only; set `state_dir` to a writable place (default /var/lib/rsagent)"
+        default: "make it writable for root, or set `state_dir` elsewhere"
+        }
+    }
+    public var description: String { "writing \(path): \(reason); \(fix)" }
+}
+
+/// Writes `data` to `path` through a temporary file, fsync and rename, so a `kill -9` or a full
+/// disk leaves the old file or the new one, never a torn one.
+func writeAtomically(_ data: Data, to path: String) throws {
+    let tmp = path + ".tmp"
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    guard fd >= 0 else { throw StateFileError(path: path, errno: errno) }
+    var failed: Int32 = 0
+    let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    // A short write on a full filesystem sets no errno: call it what it is.
+    if written != data.count { failed = written < 0 ? errno : ENOSPC } else if fsync(fd) != 0 { failed = errno }
+    close(fd)
+    if failed == 0 && rename(tmp, path) != 0 { failed = errno }
+    if failed != 0 {
+        unlink(tmp)
+        throw StateFileError(path: path, errno: failed)
     }
 }

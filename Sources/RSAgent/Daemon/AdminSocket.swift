@@ -138,17 +138,7 @@ public final class AdminServer: @unchecked Sendable {
 
     /// Writes `state_dir/admin-state` atomically, so it survives restarts and reboots.
     static func persist(_ state: AdminState, stateDir: String) throws {
-        let file = DaemonSignals.adminPath(stateDir)
-        let tmp = file + ".tmp"
-        guard
-            FileManager.default.createFile(
-                atPath: tmp, contents: Data((state.rawValue + "\n").utf8),
-                attributes: [.posixPermissions: 0o600]),
-            rename(tmp, file) == 0
-        else {
-            throw SystemError(
-                operation: "saving the admin state to \(file)", errno: errno, reason: String(cString: strerror(errno)))
-        }
+        try writeAtomically(Data((state.rawValue + "\n").utf8), to: DaemonSignals.adminPath(stateDir))
     }
 
     private func reply(_ conn: Int32, _ text: String) {

@@ -32,10 +32,8 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         guard let data = try? enc.encode(self) else { return }
-        let tmp = Self.path(stateDir) + ".tmp"
-        if FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) {
-            rename(tmp, Self.path(stateDir))
-        }
+        // Best effort: status is for `rsagent status`; a full state_dir must not stop repairs.
+        try? writeAtomically(data, to: Self.path(stateDir))
     }
 
     /// The status of a daemon that is still running, or nil.

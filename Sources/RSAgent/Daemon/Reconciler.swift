@@ -33,6 +33,9 @@ public final class Reconciler: Service, @unchecked Sendable {
     /// The facing interfaces the last pass resolved (the default route's when the profile
     /// names none), so their link events count too.
     private var facing: [String] = []
+    /// The facing interfaces by index, to recognise a rename (`ip link set NAME name NEW`).
+    private var facingIndexes: [InterfaceIndex: String] = [:]
+    private var nextOverrunNotice = Date.distantPast
 
     /// The profile in force (it changes on a successful reload).
     public var profile: Profile { mutex.withLock { currentProfile } }
@@ -127,6 +130,19 @@ public final class Reconciler: Service, @unchecked Sendable {
             }
             let dev = names?[a.index] ?? "#\(a.index.rawValue)"
             return "\(a.address)/\(a.prefixLength) removed from \(dev) by \(Self.describe(port: by))"
+        case .link(let index, let name, _, false) where facingIndexes[index].map { $0 != name } ?? false:
+            let old = facingIndexes[index]!
+            facingIndexes[index] = name
+            if profile.interfaces == nil {
+                logger.notice(
+                    "interface \(old) was renamed to \(name); the facing interface is found again from the default route"
+                )
+            } else {
+                logger.warning(
+                    "interface \(old) was renamed to \(name): its ARP settings stay as they are, but rsagent asserts them by name; name \(name) in `interfaces:` and reload (SIGHUP), or rename it back"
+                )
+            }
+            return "interface \(old) renamed to \(name)"
         case .link(_, let name, let isUp, let removed):
             let p = profile
             guard name == p.deviceName || (p.interfaces ?? facing).contains(name) else { return nil }
@@ -135,6 +151,11 @@ public final class Reconciler: Service, @unchecked Sendable {
             return
                 "rp_filter changed on \(index == -1 ? "all" : index == -2 ? "default" : "#\(index)") (now \(rp.map(String.init) ?? "?"))"
         case .overrun:
+            // Said even when nothing turns out to need repair; at most every 10 s in an event storm.
+            if Date() >= nextOverrunNotice {
+                logger.notice("netlink events were lost (receive queue overrun); re-reading everything")
+                nextOverrunNotice = Date().addingTimeInterval(10)
+            }
             return "netlink overrun (events lost): re-reading everything"
         default:
             return nil
@@ -176,6 +197,11 @@ public final class Reconciler: Service, @unchecked Sendable {
             return
         }
         facing = result.interfaces
+        if let links = try? host.socket.links() {
+            let names = Set(facing)
+            facingIndexes = Dictionary(links.filter { names.contains($0.name) }.map { ($0.index, $0.name) }) { a, _ in a
+            }
+        }
         let problems = result.conflicts.map(\.message) + result.errors
         if problems != lastProblems {
             for m in problems { logger.error("\(m)") }
