@@ -39,3 +39,6 @@ printf '| apply %d VIPs | %s | %s | ip -batch (same adds) | %s | <= 1.10 |\n' "$
 printf '| no-op re-apply | %s | %s | ip addr show (reading the same state) | %s | <= 30 ms |\n' "$n_rs" "$d_ip" "$(ratio "$n_rs" "$d_ip")"
 printf '| status | %s | %s | ip addr show | %s | <= 50 ms |\n' "$s_rs" "$d_ip" "$(ratio "$s_rs" "$d_ip")"
 printf '| status --json | %s | %s | ip addr show | %s | - |\n' "$j_rs" "$d_ip" "$(ratio "$j_rs" "$d_ip")"
+bench_row "apply $N VIPs" ms "$a_rs" "ip -batch, same adds" "$a_ip" "ratio <= 1.10"
+bench_row "no-op re-apply, $N VIPs" ms "$n_rs" "ip addr show" "$d_ip" "rsagent <= 30"
+bench_row "status, $N VIPs" ms "$s_rs" "ip addr show" "$d_ip" "rsagent <= 50"

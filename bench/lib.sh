@@ -4,6 +4,7 @@
 # started with setsid, so their whole process group goes) and deletes the namespaces.
 bench_setup() {
   local name=$1
+  BENCH_NAME=$name
   [ "$(id -u)" = 0 ] || { echo "bench/$name: run as root (it creates network namespaces)" >&2; exit 1; }
   swift build -c release --product rsagent --static-swift-stdlib --scratch-path .build-static >/dev/null
   BIN=$PWD/.build-static/release/rsagent
@@ -19,4 +20,12 @@ bench_cleanup() {
   for p in "${pids[@]}"; do kill -- -"$p" 2>/dev/null || kill "$p" 2>/dev/null || true; done
   for n in $(ip netns list | awk '{print $1}' | grep "^$tag" || true); do ip netns del "$n"; done
   rm -rf "$work"
+}
+
+# bench_row FIGURE UNIT RSAGENT PEER_NAME PEER TARGET: one figure for bench/run's table, appended
+# (tab-separated) to $BENCH_ROWS when bench/run set it. TARGET reads `ratio <= 1.10`,
+# `ratio >= 20`, `rsagent <= 30` (in UNIT) or `-`.
+bench_row() {
+  [ -n "${BENCH_ROWS:-}" ] || return 0
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${BENCH_NAME:-?}" "$1" "$2" "$3" "$4" "$5" "$6" >>"$BENCH_ROWS"
 }

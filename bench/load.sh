@@ -128,3 +128,6 @@ printf '%-44s %8s ms %8s ms %8s %s\n' "one sample vs ss -Htn state established s
 printf '%-44s %8s ms %8s ms %8s %s\n' "one sample vs read of /proc/net/tcp" "$rs_ms" "$proc_ms" "$(ratio "$rs_ms" "$proc_ms")" "(<= 0.2)"
 printf '%-44s %8s ms %8s ms %8s %s\n' "GET /load p50 at $rs_rate/s vs HAProxy return" "$rs_p50" "$hp_p50" "$(ratio "$rs_p50" "$hp_p50")" ""
 printf '%-44s %8s ms %8s ms %8s %s\n' "GET /load p99 at $rs_rate/s vs HAProxy return" "$rs_p99" "$hp_p99" "$(ratio "$rs_p99" "$hp_p99")" "(rsagent <= 2 ms)"
+bench_row "load sample, $N connections" ms "$rs_ms" "ss -Htn state established sport" "$ss_ms" "ratio <= 0.5"
+bench_row "load sample, $N connections" ms "$rs_ms" "read of /proc/net/tcp" "$proc_ms" "ratio <= 0.2"
+bench_row "GET /load p99 at $rs_rate/s" ms "$rs_p99" "HAProxy http-request return" "$hp_p99" "rsagent <= 2"

@@ -94,7 +94,7 @@ func observeManagers(device: String) -> ManagerObservation {
     var m = ManagerObservation()
     let fm = FileManager.default
     for pid in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where pid.allSatisfy(\.isNumber) {
-        switch (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(
+        switch readTextFile("/proc/\(pid)/comm")?.trimmingCharacters(
             in: .whitespacesAndNewlines)
         {
         case "systemd-network": m.networkdRunning = true  // comm is cut at 15 characters
@@ -105,7 +105,7 @@ func observeManagers(device: String) -> ManagerObservation {
     func files(_ dirs: [String], suffix: String) -> [String] {
         dirs.flatMap { d in
             ((try? fm.contentsOfDirectory(atPath: d)) ?? []).filter { $0.hasSuffix(suffix) }.compactMap {
-                try? String(contentsOfFile: d + "/" + $0, encoding: .utf8)
+                readTextFile(d + "/" + $0)
             }
         }
     }
@@ -122,7 +122,7 @@ func observeManagers(device: String) -> ManagerObservation {
     if m.networkManagerRunning {
         let confs =
             files(["/etc/NetworkManager/conf.d", "/usr/lib/NetworkManager/conf.d"], suffix: ".conf")
-            + [(try? String(contentsOfFile: "/etc/NetworkManager/NetworkManager.conf", encoding: .utf8)) ?? ""]
+            + [readTextFile("/etc/NetworkManager/NetworkManager.conf") ?? ""]
         m.networkManagerIgnoresVIPDevice = confs.contains {
             $0.contains("unmanaged-devices") && $0.contains("interface-name:\(device)")
         }

@@ -40,7 +40,7 @@ public enum NetworkNamespace {
     }
 
     static func threadCount() -> Int {
-        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 1 }
+        guard let s = readTextFile("/proc/self/status") else { return 1 }
         for line in s.split(separator: "\n") where line.hasPrefix("Threads:") {
             return Int(line.dropFirst(8).trimmingCharacters(in: .whitespaces)) ?? 1
         }

@@ -31,7 +31,7 @@ public struct ProfileDecoder {
 
     /// Reads and decodes a profile file.
     public static func load(path: String) throws -> Profile {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let data = (readFile(path).map { Data($0) }) else {
             let why = FileManager.default.fileExists(atPath: path) ? "it cannot be read (permissions?)" : "no such file"
             throw ProfileError(problems: [
                 ProfileProblem(

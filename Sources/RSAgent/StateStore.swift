@@ -15,7 +15,7 @@ public final class StateStore {
 
     /// The saved state, or an empty one when there is none yet.
     public func load() throws -> AgentState {
-        guard let data = FileManager.default.contents(atPath: path) else { return AgentState() }
+        guard let data = (readFile(path).map { Data($0) }) else { return AgentState() }
         do {
             return try JSONDecoder().decode(AgentState.self, from: data)
         } catch {

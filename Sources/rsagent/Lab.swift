@@ -245,7 +245,7 @@ final class LabRun {
         for a in agents { a.stop() }
         agents = []
         // A kept lab's agents: ended by pid, and only while that pid is still this program.
-        if let kept = try? String(contentsOfFile: Self.keptPath, encoding: .utf8) {
+        if let kept = readTextFile(Self.keptPath) {
             let lines = kept.split(separator: "\n").map(String.init)
             for pid in lines.dropFirst().compactMap({ pid_t($0) }) {
                 let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
@@ -267,7 +267,7 @@ final class LabRun {
         let me = getpid()
         return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
             guard let pid = pid_t(entry), pid != me,
-                let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline")
+                let raw = readFile("/proc/\(pid)/cmdline")
             else { return nil }
             let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             guard args.count >= 4, args[1] == "run", args[2] == "--netns", args[3].hasPrefix(LabNetwork.prefix),

@@ -56,6 +56,7 @@ struct Run: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "rsagent")
+        ensureDescriptorRoom(profile, logger: logger)
         let notifier = SystemdNotifier()
         let reconciler = Reconciler(
             profile: profile, path: profileOption.profile, logger: logger, notifier: notifier,

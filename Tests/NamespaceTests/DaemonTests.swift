@@ -11,14 +11,20 @@ final class Daemon {
     let logPath: String
     private var exited: Int32?
 
-    convenience init(_ ns: Namespace, profile: String, environment: [String: String] = [:]) throws {
-        try self.init(netns: ns.name, logBase: ns.stateDir, profile: profile, environment: environment)
+    convenience init(
+        _ ns: Namespace, profile: String, environment: [String: String] = [:], binary: String = Env.binary
+    ) throws {
+        try self.init(
+            netns: ns.name, logBase: ns.stateDir, profile: profile, environment: environment, binary: binary)
     }
 
-    init(netns: String, logBase: String, profile: String, environment: [String: String] = [:]) throws {
+    init(
+        netns: String, logBase: String, profile: String, environment: [String: String] = [:],
+        binary: String = Env.binary
+    ) throws {
         logPath = logBase + "-\(UUID().uuidString).log"
         pid = try spawn(
-            Env.binary, ["run", "--netns", netns, "-c", profile, "--resync-interval", "1"],
+            binary, ["run", "--netns", netns, "-c", profile, "--resync-interval", "1"],
             stderr: logPath, environment: environment)
         guard eventually({ self.log.contains("running: watching") }) else {
             throw HarnessError("the daemon did not start: \(log)")

@@ -20,6 +20,11 @@ enum Env {
     static let ipPath = ["/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip"].first {
         FileManager.default.isExecutableFile(atPath: $0)
     }
+    /// The optimised build, for tests whose bounds are about speed (scripts/test builds it):
+    /// $RSAGENT_RELEASE_BIN, else .build/release/rsagent.
+    static let releaseBinary =
+        ProcessInfo.processInfo.environment["RSAGENT_RELEASE_BIN"]
+        ?? packageRoot.appendingPathComponent(".build/release/rsagent").path
     static let canRun = isRoot && ipPath != nil && FileManager.default.isExecutableFile(atPath: binary)
     static let skipReason: Comment =
         "needs root, iproute2 and a built rsagent (swift build); runs in fresh network namespaces"
@@ -49,8 +54,11 @@ func spawn(
     posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     let argv = ([path] + args).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    var inherited = ProcessInfo.processInfo.environment
+    // Under scripts/sanitize: the sanitizer options meant for the programs the tests start.
+    if let childOptions = inherited["RSAGENT_CHILD_ASAN_OPTIONS"] { inherited["ASAN_OPTIONS"] = childOptions }
     let env =
-        (ProcessInfo.processInfo.environment.merging(environment.merging(["NO_COLOR": "1"]) { a, _ in a }) { _, n in n })
+        (inherited.merging(environment.merging(["NO_COLOR": "1"]) { a, _ in a }) { _, n in n })
         .map { strdup("\($0.key)=\($0.value)") } + [nil]
     defer { env.forEach { free($0) } }
     // The child starts with no blocked signals and default dispositions: the test runner's

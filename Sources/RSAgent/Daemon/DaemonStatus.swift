@@ -38,7 +38,7 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
 
     /// The status of a daemon that is still running, or nil.
     public static func load(stateDir: String) -> DaemonStatus? {
-        guard let data = FileManager.default.contents(atPath: path(stateDir)),
+        guard let data = (readFile(path(stateDir)).map { Data($0) }),
             let s = try? JSONDecoder().decode(DaemonStatus.self, from: data),
             kill(s.pid, 0) == 0
         else { return nil }
@@ -64,7 +64,7 @@ public enum DaemonSignals {
     }
 
     public static func adminState(_ stateDir: String) -> String {
-        let s = (try? String(contentsOfFile: adminPath(stateDir), encoding: .utf8))?
+        let s = readTextFile(adminPath(stateDir))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
         return s.flatMap { ["ready", "drain", "maint"].contains($0) ? $0 : nil } ?? "ready"
     }

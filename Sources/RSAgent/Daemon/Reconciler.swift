@@ -168,7 +168,7 @@ public final class Reconciler: Service, @unchecked Sendable {
     static func describe(port: UInt32) -> String {
         if port == 0 { return "the kernel" }
         let pid = Int32(port & 0x3F_FFFF)
-        if let comm = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8) {
+        if let comm = readTextFile("/proc/\(pid)/comm") {
             return "pid \(pid) (\(comm.trimmingCharacters(in: .whitespacesAndNewlines)))"
         }
         return "netlink port \(port) (process gone)"
@@ -198,9 +198,11 @@ public final class Reconciler: Service, @unchecked Sendable {
         }
         facing = result.interfaces
         if let links = try? host.socket.links() {
-            let names = Set(facing)
-            facingIndexes = Dictionary(links.filter { names.contains($0.name) }.map { ($0.index, $0.name) }) { a, _ in a
-            }
+            // A renamed device keeps its old entry until its rename event is seen: the pass may
+            // run between the rename and the event.
+            let names = Set(facing + (profile.interfaces ?? [])), present = Set(links.map(\.index))
+            facingIndexes = facingIndexes.filter { present.contains($0.key) && names.contains($0.value) }
+            for l in links where names.contains(l.name) { facingIndexes[l.index] = l.name }
         }
         let problems = result.conflicts.map(\.message) + result.errors
         if problems != lastProblems {

@@ -44,7 +44,7 @@ public final class LabProcess {
         pid = child
     }
 
-    public var text: String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+    public var text: String { readTextFile(output) ?? "" }
 
     /// Waits for the exit status (128 + signal when killed); nil if `timeout` passed first.
     public func wait(timeout: Double) -> Int32? {

@@ -31,8 +31,10 @@ public final class LoadBoard: @unchecked Sendable {
     private var policy: WeightPolicy
     private var admin: AdminState
     private var current: LoadReport?
-    /// Admission for the load report's listeners: at most 256 connections each.
-    public let gate = ConnectionGate(cap: 256)
+    /// Connections each load-report listener holds at once.
+    public static let connectionCap = 256
+    /// Admission for the load report's listeners.
+    public let gate = ConnectionGate(cap: LoadBoard.connectionCap)
 
     public init(settings: LoadSettings, admin: AdminState) {
         policy = WeightPolicy(settings: settings)

@@ -105,6 +105,8 @@ public struct ListenerCounters: Sendable, Equatable {
     public var served: [String: UInt64] = [:]
     /// Connections closed at once because the peer is outside `load.allow` (or a cap was hit).
     public var refused: [String: UInt64] = [:]
+    /// Connections closed at the cap to make room, because they had been silent longest.
+    public var evicted: [String: UInt64] = [:]
     public init() {}
 }
 
@@ -182,7 +184,7 @@ public func prometheusText(_ r: LoadReport, counters: ListenerCounters) -> Strin
     family(
         "rsagent_sample_duration_seconds", "gauge", "How long the last sample took.",
         [("", number(r.metrics.sampleDurationSeconds))])
-    let listeners = Set(counters.served.keys).union(counters.refused.keys).sorted()
+    let listeners = Set(counters.served.keys).union(counters.refused.keys).union(counters.evicted.keys).sorted()
     family(
         "rsagent_listener_connections_total", "counter", "Connections served by a load-report listener.",
         listeners.map { (label([("listener", $0)]), String(counters.served[$0] ?? 0)) })
@@ -190,6 +192,10 @@ public func prometheusText(_ r: LoadReport, counters: ListenerCounters) -> Strin
         "rsagent_listener_refused_connections_total", "counter",
         "Connections closed unanswered: peer outside load.allow, or the connection cap reached.",
         listeners.map { (label([("listener", $0)]), String(counters.refused[$0] ?? 0)) })
+    family(
+        "rsagent_listener_evicted_connections_total", "counter",
+        "Connections closed at the cap to make room because they had sent nothing for longest.",
+        listeners.map { (label([("listener", $0)]), String(counters.evicted[$0] ?? 0)) })
     return out
 }
 

@@ -42,7 +42,7 @@ public final class LoadServer: Service, @unchecked Sendable {
             channels.append(
                 try await bindListener(
                     group: group, endpoint: e, key: "load.agent_check", listener: "agent_check", gate: board.gate,
-                    allow: settings.allow, logger: logger
+                    allow: settings.allow, logger: logger, conversational: false
                 ) { ch in
                     try ch.pipeline.syncOperations.addHandler(
                         SayOneLine { _ in board.report?.agentCheckLine ?? "down\n" })

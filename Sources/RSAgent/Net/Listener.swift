@@ -38,12 +38,16 @@ func requestPath(_ uri: String) -> Substring {
     uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? uri[...]
 }
 
-/// Admission for the daemon's listeners: a peer outside the allowed networks, or one over the
-/// per-listener connection cap, is closed unanswered and counted.
+/// Admission for the daemon's listeners: a peer outside the allowed networks is closed
+/// unanswered and counted. At the per-listener cap, a listener whose peers speak first (HTTP)
+/// closes the connection that has been silent longest to make room, so a flood of idle
+/// connections cannot lock readers out; with no silent one to close, the newcomer is refused.
 public final class ConnectionGate: @unchecked Sendable {
     private let lock = NSLock()
     private var counters = ListenerCounters()
     private var open: [String: Int] = [:]
+    /// Connections that have not sent a byte yet, oldest first, per listener.
+    private var silent: [String: [any Channel]] = [:]
     /// Most connections a listener holds at once.
     public let cap: Int
 
@@ -51,44 +55,86 @@ public final class ConnectionGate: @unchecked Sendable {
 
     public var listenerCounters: ListenerCounters { lock.withLock { counters } }
 
-    /// Admits a connection on `listener` unless `allowed` is false or the cap is reached.
-    /// Each admitted connection must be `release`d when it closes.
-    public func admit(_ listener: String, allowed: Bool) -> Bool {
-        lock.withLock {
-            guard allowed, open[listener, default: 0] < cap else {
+    /// Admits `channel` on `listener` unless `allowed` is false or the cap is reached (and,
+    /// with `evictSilent`, no silent connection can make room). Each admitted connection must
+    /// be `release`d when it closes.
+    public func admit(_ listener: String, allowed: Bool, channel: any Channel, evictSilent: Bool) -> Bool {
+        var victim: (any Channel)?
+        let admitted = lock.withLock {
+            guard allowed else {
                 counters.refused[listener, default: 0] += 1
                 return false
             }
+            if open[listener, default: 0] >= cap {
+                guard evictSilent, silent[listener]?.isEmpty == false else {
+                    counters.refused[listener, default: 0] += 1
+                    return false
+                }
+                victim = silent[listener]!.removeFirst()
+                counters.evicted[listener, default: 0] += 1
+            }
             open[listener, default: 0] += 1
             counters.served[listener, default: 0] += 1
+            if evictSilent { silent[listener, default: []].append(channel) }
             return true
         }
+        victim?.close(promise: nil)  // outside the lock: its release takes it again
+        return admitted
     }
 
-    public func release(_ listener: String) { lock.withLock { open[listener, default: 1] -= 1 } }
+    /// The peer sent its first bytes: it is no longer a candidate for eviction.
+    func spoke(_ listener: String, _ channel: any Channel) {
+        lock.withLock { silent[listener]?.removeAll { $0 === channel } }
+    }
+
+    public func release(_ listener: String, _ channel: any Channel) {
+        lock.withLock {
+            open[listener, default: 1] -= 1
+            silent[listener]?.removeAll { $0 === channel }
+        }
+    }
+}
+
+/// Tells the gate when a connection first speaks, then steps out of the pipeline.
+final class FirstBytes: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+    let gate: ConnectionGate
+    let listener: String
+    init(gate: ConnectionGate, listener: String) { self.gate = gate; self.listener = listener }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        gate.spoke(listener, context.channel)
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
 }
 
 /// Binds one TCP listener whose connections pass `gate` (with `allow`; empty allows all) and
 /// then get `configure`d. A port that cannot be had is one sentence naming the profile key.
-/// `noDelay`: set `TCP_NODELAY` on each connection, for request/response protocols; a server
-/// that writes once and closes gains nothing from it and saves the system call.
+/// `conversational`: the peer sends requests (HTTP). Such connections get `TCP_NODELAY` and,
+/// at the cap, the longest-silent one makes room. A server that writes once and closes gains
+/// nothing from either, and saves the system call and the bookkeeping.
 func bindListener(
     group: any EventLoopGroup, endpoint e: Endpoint, key: String, listener: String, gate: ConnectionGate,
-    allow: [CIDR], logger: Logger, noDelay: Bool = true, configure: @escaping @Sendable (any Channel) throws -> Void
+    allow: [CIDR], logger: Logger, conversational: Bool = true,
+    configure: @escaping @Sendable (any Channel) throws -> Void
 ) async throws -> any Channel {
     var bootstrap = ServerBootstrap(group: group)
         .serverChannelOption(.backlog, value: 1024)
         .serverChannelOption(.maxMessagesPerRead, value: 16)
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-    if noDelay { bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1) }
+    if conversational { bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1) }
     bootstrap = bootstrap.childChannelInitializer { channel in
         let allowed = allow.isEmpty || peerAddress(channel).map { a in allow.contains { $0.contains(a) } } == true
-        guard gate.admit(listener, allowed: allowed) else {
+        guard gate.admit(listener, allowed: allowed, channel: channel, evictSilent: conversational) else {
             channel.close(promise: nil)
             return channel.eventLoop.makeSucceededVoidFuture()
         }
-        channel.closeFuture.whenComplete { _ in gate.release(listener) }
+        channel.closeFuture.whenComplete { _ in gate.release(listener, channel) }
         do {
+            if conversational {
+                try channel.pipeline.syncOperations.addHandler(FirstBytes(gate: gate, listener: listener))
+            }
             try configure(channel)
             return channel.eventLoop.makeSucceededVoidFuture()
         } catch {

@@ -27,7 +27,12 @@ public final class TestServer: Service, @unchecked Sendable {
     private let httpGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var channels: [any Channel] = []
 
-    public init(settings: TestServiceSettings, mode: Mode, rip: IPAddress?, logger: Logger, cap: Int = 1024) {
+    /// Connections each test-service listener holds at once.
+    public static let connectionCap = 1024
+
+    public init(
+        settings: TestServiceSettings, mode: Mode, rip: IPAddress?, logger: Logger, cap: Int = TestServer.connectionCap
+    ) {
         self.settings = settings
         self.mode = mode
         self.rip = rip?.description ?? "-"
@@ -74,11 +79,11 @@ public final class TestServer: Service, @unchecked Sendable {
         do {
             return try await bindListener(
                 group: group, endpoint: Endpoint(host: IPAddress("::")!, port: port), key: key, listener: listener,
-                gate: gate, allow: [], logger: logger, noDelay: listener == "http", configure: configure)
+                gate: gate, allow: [], logger: logger, conversational: listener == "http", configure: configure)
         } catch let e as SystemError where e.errno == EAFNOSUPPORT || e.errno == EADDRNOTAVAIL {
             return try await bindListener(
                 group: group, endpoint: Endpoint(host: IPAddress("0.0.0.0")!, port: port), key: key,
-                listener: listener, gate: gate, allow: [], logger: logger, noDelay: listener == "http",
+                listener: listener, gate: gate, allow: [], logger: logger, conversational: listener == "http",
                 configure: configure)
         }
     }
