@@ -44,4 +44,22 @@ struct LabCommandTests {
         let agents = try execute("/usr/bin/pgrep", ["-f", "run --netns rslab-"])
         #expect(agents.stdout.isEmpty, "agents left running: \(agents.stdout)")
     }
+
+    /// `rsagent lab` starts programs by design: its agents (rsagent itself), and `arping` (and
+    /// `ipvsadm` where the kernel has IPVS) — each by absolute path, never through a shell.
+    /// (With the lab tests: only one lab can exist at a time.)
+    @Test func labExecutesOnlyRsagentArpingAndIpvsadm() throws {
+        let trace = NSTemporaryDirectory() + "rsagent-lab-\(getpid()).execs"
+        defer { unlink(trace) }
+        let r = try execute(
+            try tool("strace"), ["-f", "-qq", "-e", "trace=execve,execveat", "-o", trace, Env.binary, "lab", "-n", "4"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        let programs = Set(try SecurityTests.executed(inTrace: trace))
+        // The agents are started from the resolved path of the running binary.
+        let rsagent: Set = [Env.binary, URL(fileURLWithPath: Env.binary).resolvingSymlinksInPath().path]
+        let allowed = rsagent.union([try tool("arping")]).union((try? tool("ipvsadm")).map { [$0] } ?? [])
+        #expect(programs.isSubset(of: allowed), "lab executed \(programs.subtracting(allowed))")
+        let arping = try tool("arping")
+        #expect(!programs.isDisjoint(with: rsagent) && programs.contains(arping), "\(programs)")
+    }
 }

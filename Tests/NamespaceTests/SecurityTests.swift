@@ -155,6 +155,7 @@ struct SecurityTests {
             #expect(try Self.executed(inTrace: trace) == [Env.binary], "\(args[0]) executed something")
         }
     }
+
 }
 
 /// The daemon's pid from `state_dir/daemon.json`.

@@ -68,7 +68,14 @@ import Testing
             .apply(Planner.plan(p, host: fake.state, state: AgentState()).actions)
         #expect(report.outcome == .rolledBack)
         #expect(fake.log.isEmpty)
-        #expect("\(report.failures[0].error)".contains("saving rsagent state"))
+        #expect(
+            "\(report.failures[0].error)".hasPrefix("writing /proc/rsagent-cannot-exist: No such file or directory"))
+        // The operator's sentence names the file first, not the change that was about to be made.
+        let sentence = Explain.sentence(report.failures[0].action, report.failures[0].error)
+        #expect(
+            sentence.hasSuffix(
+                "recording it in /proc/rsagent-cannot-exist first failed (No such file or directory), so it was not done; make it writable for root, or set `state_dir` elsewhere"
+            ), "\(sentence)")
     }
 
     @Test func sysctlOriginalSurvivesASecondRun() throws {
