@@ -116,21 +116,25 @@ extension RouteSocket {
     /// A dump, not a route-get of some far address: that address could be local, or sit
     /// under a more specific route.
     public func defaultRouteInterface(family: Int32) throws -> InterfaceIndex? {
-        var cache: OpaquePointer?
-        let rc = rtnl_route_alloc_cache(sock, family, 0, &cache)
-        guard rc >= 0, let cache else {
-            throw NetlinkError(operation: "ip route show default", errno: 0, libnlCode: -rc)
+        guard let msg = nlmsg_alloc_simple(Int32(RTM_GETROUTE), NLM_F_DUMP) else {
+            throw NetlinkError(operation: "ip route show default", errno: ENOMEM)
         }
-        defer { nl_cache_free(cache) }
+        var rt = rtmsg()
+        rt.rtm_family = UInt8(family)
+        _ = nlmsg_append(msg, &rt, MemoryLayout<rtmsg>.size, Int32(NLMSG_ALIGNTO))
         var best: (metric: UInt32, oif: InterfaceIndex)?
-        var obj = nl_cache_get_first(cache)
-        while let route = obj {
-            obj = nl_cache_get_next(route)
-            guard rtnl_route_get_table(route) == UInt32(RT_TABLE_MAIN.rawValue),
-                rtnl_route_get_type(route) == UInt8(RTN_UNICAST),
-                let dst = rtnl_route_get_dst(route), nl_addr_get_prefixlen(dst) == 0,
-                rtnl_route_get_nnexthops(route) > 0, let nh = rtnl_route_nexthop_n(route, 0)
-            else { continue }
+        // Every route comes back, the local table's one per address too (10,000 VIPs, 10,000
+        // routes): only main-table unicast routes to 0/0 are handed to libnl's parser.
+        try dump(msg, operation: "ip route show default") { hdr in
+            guard hdr.pointee.nlmsg_type == UInt16(RTM_NEWROUTE) else { return }
+            let head = nlmsg_data(hdr).load(as: rtmsg.self)
+            guard head.rtm_dst_len == 0, head.rtm_table == UInt8(RT_TABLE_MAIN.rawValue),
+                head.rtm_type == UInt8(RTN_UNICAST)
+            else { return }
+            var parsed: OpaquePointer?
+            guard rtnl_route_parse(hdr, &parsed) >= 0, let route = parsed else { return }
+            defer { rtnl_route_put(route) }
+            guard rtnl_route_get_nnexthops(route) > 0, let nh = rtnl_route_nexthop_n(route, 0) else { return }
             let oif = rtnl_route_nh_get_ifindex(nh)
             let metric = rtnl_route_get_priority(route)
             if oif > 0 && metric < best?.metric ?? .max { best = (metric, InterfaceIndex(rawValue: oif)) }
