@@ -124,8 +124,10 @@ extension RouteSocket {
         _ = nlmsg_append(msg, &rt, MemoryLayout<rtmsg>.size, Int32(NLMSG_ALIGNTO))
         var best: (metric: UInt32, oif: InterfaceIndex)?
         // Every route comes back, the local table's one per address too (10,000 VIPs, 10,000
-        // routes): only main-table unicast routes to 0/0 are handed to libnl's parser.
-        try dump(msg, operation: "ip route show default") { hdr in
+        // routes): only main-table unicast routes to 0/0 are handed to libnl's parser. Through
+        // `transact`, not `dump`: on this socket libnl must see the answer to keep its sequence
+        // numbers in step for the next request.
+        try transact(msg, operation: "ip route show default") { hdr in
             guard hdr.pointee.nlmsg_type == UInt16(RTM_NEWROUTE) else { return }
             let head = nlmsg_data(hdr).load(as: rtmsg.self)
             guard head.rtm_dst_len == 0, head.rtm_table == UInt8(RT_TABLE_MAIN.rawValue),

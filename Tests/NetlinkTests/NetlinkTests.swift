@@ -115,6 +115,25 @@ struct NetlinkTests {
         #expect(try s.links().first { $0.name == "nlt0" || $0.name == "nlt1" } == nil)
     }
 
+    /// The default route's interface, lowest metric first, found among the local table's
+    /// routes; and the socket still answers the next request (libnl's sequence numbers in step).
+    @Test func defaultRouteInterfaceIsTheLowestMetricDefault() throws {
+        let s = try RouteSocket()
+        let nlt0 = try link(s, "nlt0"), nlt1 = try link(s, "nlt1")
+        try PrivateNamespace.ip("addr add 10.78.0.2/24 dev nlt1")
+        #expect(try s.defaultRouteInterface(family: AF_INET) == nil)
+        try PrivateNamespace.ip("route add default via 10.78.0.1 dev nlt1 metric 20")
+        try PrivateNamespace.ip("route add default via 10.77.0.1 dev nlt0 metric 10")
+        // An address in the documentation range a route-get probe would have used.
+        try PrivateNamespace.ip("addr add 198.51.100.1/24 dev nlt1")
+        #expect(try s.defaultRouteInterface(family: AF_INET) == nlt0.index)
+        #expect(try s.links().contains { $0.name == "nlt0" })
+        #expect(try s.addresses().contains { $0.address == IPAddress("198.51.100.1") })
+        try PrivateNamespace.ip("route del default via 10.77.0.1 dev nlt0 metric 10")
+        #expect(try s.defaultRouteInterface(family: AF_INET) == nlt1.index)
+        try PrivateNamespace.ip("route del default via 10.78.0.1 dev nlt1 metric 20")
+    }
+
     @Test func routeGetAnswersLikeIpRouteGet() throws {
         let s = try RouteSocket()
         let nlt0 = try link(s, "nlt0")
