@@ -20,7 +20,7 @@ struct LabCommandTests {
     }
 
     @Test func keepThenClean() throws {
-        let kept = try execute(Env.binary, ["lab", "--keep", "-n", "4"])
+        let kept = try execute(Env.binary, ["lab", "--keep", "-n", "16"])
         #expect(kept.status == 0, "\(kept.stdout)\n\(kept.stderr)")
         #expect(kept.stdout.contains("ip netns exec rslab-client bash"))
         #expect(try execute(Env.ipPath!, ["netns", "list"]).stdout.contains("rslab-rs1"))
@@ -52,7 +52,8 @@ struct LabCommandTests {
         let trace = NSTemporaryDirectory() + "rsagent-lab-\(getpid()).execs"
         defer { unlink(trace) }
         let r = try execute(
-            try tool("strace"), ["-f", "-qq", "-e", "trace=execve,execveat", "-o", trace, Env.binary, "lab", "-n", "4"])
+            try tool("strace"),
+            ["-f", "-qq", "-e", "trace=execve,execveat", "-o", trace, Env.binary, "lab", "-n", "16"])
         #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
         let programs = Set(try SecurityTests.executed(inTrace: trace))
         // The agents are started from the resolved path of the running binary.
