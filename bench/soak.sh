@@ -66,7 +66,7 @@ done
 wait "$poller" || { echo "bench/soak.sh: the poller failed: $(cat "$work/poll.out")" >&2; exit 1; }
 kill -0 "$dpid" || { echo "bench/soak.sh: the daemon died: $(tail -5 "$work/daemon.log")" >&2; exit 1; }
 repairs=$(grep -c "repaired:" "$work/daemon.log" || true)
-reloads=$(grep -c "reloaded" "$work/daemon.log" || true)
+reloads=$(grep -c "\] reloaded " "$work/daemon.log" || true)
 echo "bench/soak.sh: $(cat "$work/poll.out"); $repairs repairs, $reloads reloads"
 # Least-squares slope after the first minute, scaled to 10 minutes.
 awk '$1 >= 60 {n++; x+=$1; y+=$2; f+=$3; xx+=$1*$1; xy+=$1*$2; xf+=$1*$3; if (!r0) {r0=$2; f0=$3}; r1=$2; f1=$3}

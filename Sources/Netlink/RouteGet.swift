@@ -116,17 +116,34 @@ extension RouteSocket {
     /// A dump, not a route-get of some far address: that address could be local, or sit
     /// under a more specific route.
     public func defaultRouteInterface(family: Int32) throws -> InterfaceIndex? {
+        // The local table holds a route per address (10,000 VIPs, 10,000 routes): with strict
+        // checking (Linux ≥ 4.20) on a socket of its own, the kernel dumps the main table only.
+        // Elsewhere this socket dumps every table; the header checks below filter either way.
+        let strict = try RouteSocket()
+        var on: Int32 = 1
+        let filtered =
+            setsockopt(
+                nl_socket_get_fd(strict.sock), 270 /* SOL_NETLINK */, 12 /* NETLINK_GET_STRICT_CHK */, &on,
+                socklen_t(MemoryLayout<Int32>.size)) == 0
+        do {
+            return try (filtered ? strict : self).defaultRoute(family: family, mainTableOnly: filtered)
+        } catch let e as NetlinkError where filtered && e.errno == EINVAL {
+            return try defaultRoute(family: family, mainTableOnly: false)
+        }
+    }
+
+    private func defaultRoute(family: Int32, mainTableOnly: Bool) throws -> InterfaceIndex? {
         guard let msg = nlmsg_alloc_simple(Int32(RTM_GETROUTE), NLM_F_DUMP) else {
             throw NetlinkError(operation: "ip route show default", errno: ENOMEM)
         }
         var rt = rtmsg()
         rt.rtm_family = UInt8(family)
+        if mainTableOnly { rt.rtm_table = UInt8(RT_TABLE_MAIN.rawValue) }
         _ = nlmsg_append(msg, &rt, MemoryLayout<rtmsg>.size, Int32(NLMSG_ALIGNTO))
         var best: (metric: UInt32, oif: InterfaceIndex)?
-        // Every route comes back, the local table's one per address too (10,000 VIPs, 10,000
-        // routes): only main-table unicast routes to 0/0 are handed to libnl's parser. Through
-        // `transact`, not `dump`: on this socket libnl must see the answer to keep its sequence
-        // numbers in step for the next request.
+        // Only main-table unicast routes to 0/0 are handed to libnl's parser. Through
+        // `transact`, not `dump`: libnl must see the answer to keep its sequence numbers in step
+        // for the next request on the socket.
         try transact(msg, operation: "ip route show default") { hdr in
             guard hdr.pointee.nlmsg_type == UInt16(RTM_NEWROUTE) else { return }
             let head = nlmsg_data(hdr).load(as: rtmsg.self)
