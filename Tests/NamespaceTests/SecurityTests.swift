@@ -100,7 +100,7 @@ struct SecurityTests {
         defer { unlink(trace); unlink(log) }
         // strace runs rsagent inside the namespace with no --netns: exactly what the unit starts.
         let tracer = try ns.start(
-            [try tool("strace"), "-f", "-qq", "-o", trace, Env.binary, "run", "-c", profile, "--resync-interval", "1"],
+            [try tool("strace"), "-f", "-q", "-o", trace, Env.binary, "run", "-c", profile, "--resync-interval", "1"],
             log: log)
         defer { finish(tracer) }
         let logText = { (try? String(contentsOfFile: log, encoding: .utf8)) ?? "" }
@@ -129,6 +129,12 @@ struct SecurityTests {
         kill(daemonPID, SIGTERM)
         #expect(wait(tracer) == 0, "\(logText())")
 
+        // strace writes the daemon's end (`+++ exited with 0 +++`, kept by -q) last: seen once,
+        // the trace is whole. (A run was seen to read it before strace had flushed.)
+        #expect(
+            eventually(timeout: 10) {
+                ((try? String(contentsOfFile: trace, encoding: .utf8)) ?? "").contains("+++ exited with 0 +++")
+            })
         let used = try Self.systemCalls(inTrace: trace)
         let refused = used.keys.filter { !allowed.contains($0) }.sorted()
         print(
