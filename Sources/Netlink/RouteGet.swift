@@ -119,17 +119,24 @@ extension RouteSocket {
         // The local table holds a route per address (10,000 VIPs, 10,000 routes): with strict
         // checking (Linux ≥ 4.20) on a socket of its own, the kernel dumps the main table only.
         // Elsewhere this socket dumps every table; the header checks below filter either way.
-        let strict = try RouteSocket()
-        var on: Int32 = 1
-        let filtered =
-            setsockopt(
-                nl_socket_get_fd(strict.sock), 270 /* SOL_NETLINK */, 12 /* NETLINK_GET_STRICT_CHK */, &on,
-                socklen_t(MemoryLayout<Int32>.size)) == 0
+        guard let strict = mainTableSocket else { return try defaultRoute(family: family, mainTableOnly: false) }
         do {
-            return try (filtered ? strict : self).defaultRoute(family: family, mainTableOnly: filtered)
-        } catch let e as NetlinkError where filtered && e.errno == EINVAL {
+            return try strict.defaultRoute(family: family, mainTableOnly: true)
+        } catch let e as NetlinkError where e.errno == EINVAL {
             return try defaultRoute(family: family, mainTableOnly: false)
         }
+    }
+
+    /// A second socket with strict dump checking, made on first use and kept (nil where the
+    /// kernel has no strict checking): strict checking on this socket would apply to all its
+    /// dumps, whose requests libnl builds.
+    static func strictSocket() -> RouteSocket? {
+        guard let s = try? RouteSocket() else { return nil }
+        var on: Int32 = 1
+        let ok = setsockopt(
+            nl_socket_get_fd(s.sock), 270 /* SOL_NETLINK */, 12 /* NETLINK_GET_STRICT_CHK */, &on,
+            socklen_t(MemoryLayout<Int32>.size))
+        return ok == 0 ? s : nil
     }
 
     private func defaultRoute(family: Int32, mainTableOnly: Bool) throws -> InterfaceIndex? {

@@ -12,6 +12,8 @@ internal import CNetlink
 /// cost of adding 10,000 addresses is then the kernel's, as with `ip -batch`.
 public final class RouteSocket {
     let sock: OpaquePointer
+    /// For `defaultRouteInterface`: the main table alone, filtered by the kernel.
+    lazy var mainTableSocket: RouteSocket? = Self.strictSocket()
 
     public convenience init() throws { try self.init(netlinkProtocol: NETLINK_ROUTE) }
 

@@ -10,6 +10,8 @@ import Netlink
 public final class KernelHost: HostSystem {
     let socket: RouteSocket
     private var indexByName: [String: InterfaceIndex] = [:]
+    /// Device indexes by name, as of the last `observe` (and the lookups since).
+    var linkIndexes: [String: InterfaceIndex] { indexByName }
 
     public init() throws { socket = try RouteSocket() }
 

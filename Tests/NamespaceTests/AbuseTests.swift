@@ -77,6 +77,36 @@ struct AbuseTests {
     }
 }
 
+@Suite(.enabled(if: Env.canRun, Env.skipReason))
+struct DescriptorLimitTests {
+    /// Started with a soft open-file limit of 1,024 (a shell's usual), `rsagent run` raises it
+    /// to what its listeners' caps need: 64 + 2 × 256 + 2 × 1,024.
+    @Test func theDaemonRaisesItsOpenFileLimitToTheCaps() throws {
+        let ns = try Namespace()
+        let profile = try ns.profile(
+            """
+            mode: dr
+            vips: [192.0.2.100]
+            load: { http: 127.0.0.1:3334, agent_check: 127.0.0.1:3333 }
+            test_service: { port: 31337, http_port: 31380 }
+            """)
+        let log = ns.stateDir + ".log"
+        defer { unlink(log) }
+        // prlimit execs the daemon: the pid is the daemon's.
+        let pid = try ns.start(
+            [try tool("prlimit"), "--nofile=1024:20000", Env.binary, "run", "-c", profile], log: log)
+        defer { finish(pid) }
+        #expect(
+            eventually(timeout: 20) {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("running: watching")
+            })
+        let limits = (try? String(contentsOfFile: "/proc/\(pid)/limits", encoding: .utf8)) ?? ""
+        let soft = limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }?
+            .split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first.flatMap { Int($0) }
+        #expect(soft == 64 + 2 * 256 + 2 * 1024, "\(limits)")
+    }
+}
+
 /// Samples a process's usage every 50 ms on a thread of its own and keeps the peaks.
 final class SampledUsage: @unchecked Sendable {
     private let lock = NSLock()

@@ -286,3 +286,17 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         #expect(published == [100, 100, 100, 100, 100, 100, 61, 61])
     }
 }
+
+@Suite struct DescriptorLimitTests {
+    /// Room for every listener full to its cap, on top of the daemon's own 64.
+    @Test func descriptorsFollowTheListenersTheProfileEnables() {
+        #expect(descriptorsNeeded(profile("mode: dr\nvips: [192.0.2.1]\n")) == 64)
+        #expect(descriptorsNeeded(profile("mode: dr\nvips: [192.0.2.1]\nload: { http: 0.0.0.0:3334 }\n")) == 64 + 256)
+        #expect(
+            descriptorsNeeded(
+                profile(
+                    "mode: dr\nvips: [192.0.2.1]\nload: { http: 0.0.0.0:3334, agent_check: 0.0.0.0:3333 }\ntest_service: { port: 31337, http_port: 31380 }\n"
+                )) == 64 + 2 * 256 + 2 * 1024)
+        #expect(descriptorsNeeded(profile("mode: dr\nvips: [192.0.2.1]\ntest_service: { port: 31337 }\n")) == 64 + 1024)
+    }
+}

@@ -7,11 +7,9 @@ import Logging
 /// Open files the daemon may need: its own (netlink sockets, state files, the admin socket)
 /// plus every listener full to its cap.
 public func descriptorsNeeded(_ profile: Profile) -> Int {
-    var n = 64
-    if let load = profile.load { n += (load.http == nil ? 0 : 1) * LoadBoard.connectionCap }
-    if let load = profile.load { n += (load.agentCheck == nil ? 0 : 1) * LoadBoard.connectionCap }
-    if let test = profile.testService { n += (test.httpPort == nil ? 1 : 2) * TestServer.connectionCap }
-    return n
+    let load = profile.load.map { [$0.http, $0.agentCheck].compactMap { $0 }.count } ?? 0
+    let test = profile.testService.map { $0.httpPort == nil ? 1 : 2 } ?? 0
+    return 64 + load * LoadBoard.connectionCap + test * TestServer.connectionCap
 }
 
 /// Raises the soft open-file limit to what the listeners' caps need (up to the hard limit):

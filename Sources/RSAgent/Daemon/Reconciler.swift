@@ -197,13 +197,12 @@ public final class Reconciler: Service, @unchecked Sendable {
             return
         }
         facing = result.interfaces
-        if let links = try? host.socket.links() {
-            // A renamed device keeps its old entry until its rename event is seen: the pass may
-            // run between the rename and the event.
-            let names = Set(facing + (profile.interfaces ?? [])), present = Set(links.map(\.index))
-            facingIndexes = facingIndexes.filter { present.contains($0.key) && names.contains($0.value) }
-            for l in links where names.contains(l.name) { facingIndexes[l.index] = l.name }
-        }
+        // From the links this pass observed. A renamed device keeps its old entry until its
+        // rename event is seen: the pass may run between the rename and the event.
+        let links = host.linkIndexes, names = Set(facing + (profile.interfaces ?? []))
+        let present = Set(links.values)
+        facingIndexes = facingIndexes.filter { present.contains($0.key) && names.contains($0.value) }
+        for (name, index) in links where names.contains(name) { facingIndexes[index] = name }
         let problems = result.conflicts.map(\.message) + result.errors
         if problems != lastProblems {
             for m in problems { logger.error("\(m)") }
