@@ -34,13 +34,7 @@ struct AbuseTests {
     /// The daemon is the release build: the bounds are about the product, not a debug build.
     @Test func everyListenerUnderAbuseKeepsAnsweringWithinBounds() throws {
         let ns = try Namespace()
-        let profile = try ns.profile(
-            """
-            mode: dr
-            vips: [192.0.2.100]
-            load: { http: 127.0.0.1:3334, agent_check: 127.0.0.1:3333 }
-            test_service: { port: 31337, http_port: 31380 }
-            """)
+        let profile = try ns.allListenersProfile()
         let d = try Daemon(ns, profile: profile, binary: Env.releaseBinary)
         guard let idle = ProcessUsage(d.pid) else { throw HarnessError("cannot read /proc/\(d.pid)") }
         // What the caps allow: each listener full, on top of what the idle daemon holds.
@@ -77,19 +71,26 @@ struct AbuseTests {
     }
 }
 
-@Suite(.enabled(if: Env.canRun, Env.skipReason))
-struct DescriptorLimitTests {
-    /// Started with a soft open-file limit of 1,024 (a shell's usual), `rsagent run` raises it
-    /// to what its listeners' caps need: 64 + 2 × 256 + 2 × 1,024.
-    @Test func theDaemonRaisesItsOpenFileLimitToTheCaps() throws {
-        let ns = try Namespace()
-        let profile = try ns.profile(
+extension Namespace {
+    /// A profile with every TCP listener: load report HTTP and agent-check, test service TCP and HTTP.
+    func allListenersProfile() throws -> String {
+        try profile(
             """
             mode: dr
             vips: [192.0.2.100]
             load: { http: 127.0.0.1:3334, agent_check: 127.0.0.1:3333 }
             test_service: { port: 31337, http_port: 31380 }
             """)
+    }
+}
+
+@Suite(.enabled(if: Env.canRun, Env.skipReason))
+struct DescriptorLimitTests {
+    /// Started with a soft open-file limit of 1,024 (a shell's usual), `rsagent run` raises it
+    /// to what its listeners' caps need: 64 + 2 × 256 + 2 × 1,024.
+    @Test func theDaemonRaisesItsOpenFileLimitToTheCaps() throws {
+        let ns = try Namespace()
+        let profile = try ns.allListenersProfile()
         let log = ns.stateDir + ".log"
         defer { unlink(log) }
         // prlimit execs the daemon: the pid is the daemon's.
