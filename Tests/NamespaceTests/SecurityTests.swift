@@ -56,13 +56,14 @@ struct SecurityTests {
         return allowed
     }
 
-    /// System call names in an `strace -f` log (`PID name(…`).
+    /// System call names in an `strace -f` log. Lines read `PID name(…`, or `name(…` while strace
+    /// traces a single task (it prints the pid only once there are several).
     static func systemCalls(inTrace path: String) throws -> [String: Int] {
         var counts: [String: Int] = [:]
         for line in try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 1)
-            guard fields.count == 2, let paren = fields[1].firstIndex(of: "(") else { continue }
-            let name = fields[1][..<paren]
+            let call = line.drop { $0.isNumber }.drop { $0 == " " }
+            guard let paren = call.firstIndex(of: "(") else { continue }
+            let name = call[..<paren]
             if !name.isEmpty && name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) {
                 counts[String(name), default: 0] += 1
             }
