@@ -12,8 +12,10 @@ public enum Action: Hashable, Sendable {
     case adoptDevice(name: String)
     /// Load ipip, which creates `tunl0` (`ip link add tunl0 type ipip` makes the kernel do it).
     case loadTunnelModule
-    /// `ip link set NAME up`
-    case setLinkUp(name: String)
+    /// `ip link set NAME up`. `restoreOnDown`: the device was down before rsagent's first
+    /// change, so `down` sets it down again; a device someone took down later (and the daemon
+    /// brought back) stays up.
+    case setLinkUp(name: String, restoreOnDown: Bool = true)
     /// `sysctl -w KEY=TO`
     case setSysctl(key: SysctlKey, from: Int?, to: Int)
     /// `ip addr add VIP/32 dev DEVICE` with rsagent's mark.
@@ -52,7 +54,7 @@ public enum Action: Hashable, Sendable {
         case let .createDevice(n, k): "creating \(k) device \(n)"
         case let .adoptDevice(n): "adopting device \(n)"
         case .loadTunnelModule: "loading the ipip module for tunl0"
-        case let .setLinkUp(n): "setting \(n) up"
+        case let .setLinkUp(n, _): "setting \(n) up"
         case let .setSysctl(k, _, to): "setting \(k) to \(to)"
         case let .addAddress(a, d): "adding \(a)/\(a.hostPrefixLength) to \(d)"
         case let .adoptAddress(a, p, d): "adopting \(a)/\(p) on \(d)"
@@ -66,15 +68,15 @@ public enum Action: Hashable, Sendable {
     /// One line for people, with its `ip`/`sysctl` equivalent.
     public var summary: String {
         switch self {
-        case let .createDevice(n, k): "create \(k) device \(n)            (ip link add \(n) type \(k))"
+        case let .createDevice(n, k): "create \(k) device \(n) (ip link add \(n) type \(k))"
         case let .adoptDevice(n): "adopt device \(n) as rsagent's"
-        case .loadTunnelModule: "load ipip to create tunl0         (ip link add tunl0 type ipip)"
-        case let .setLinkUp(n): "set \(n) up                        (ip link set \(n) up)"
+        case .loadTunnelModule: "load ipip to create tunl0 (ip link add tunl0 type ipip)"
+        case let .setLinkUp(n, _): "set \(n) up (ip link set \(n) up)"
         case let .setSysctl(k, from, to): "\(k) \(from.map(String.init) ?? "?") -> \(to)"
         case let .addAddress(a, d): "add \(a)/\(a.hostPrefixLength) to \(d)"
         case let .adoptAddress(a, p, d): "adopt \(a)/\(p) on \(d) (mark it as rsagent's)"
         case let .removeAddress(a, p, d): "remove \(a)/\(p) from \(d)"
-        case let .deleteDevice(n): "delete device \(n)                 (ip link del \(n))"
+        case let .deleteDevice(n): "delete device \(n) (ip link del \(n))"
         case let .restoreSysctl(k, from, to): "\(k) \(from.map(String.init) ?? "?") -> \(to) (restored)"
         case let .setLinkDown(n): "set \(n) down (it was down before rsagent)"
         }

@@ -50,7 +50,9 @@ extension Operations {
         let o = CheckObservation(
             host: h, interfaces: interfaces, clients: clients, routes: routes, listeners: listeners)
         // Fixes are meant to be pasted: name the real profile.
-        let findings = (Checks.run(profile, o) + Checks.managers(profile, observeManagers(device: profile.deviceName)))
+        let findings =
+            (Checks.run(profile, o) + Checks.clients(profile, given: given, used: clients)
+            + Checks.managers(profile, observeManagers(device: profile.deviceName)))
             .map { f in
                 var f = f
                 f.fix = f.fix.replacingOccurrences(of: "-c PROFILE", with: "-c \(path)")

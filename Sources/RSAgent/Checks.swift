@@ -108,13 +108,26 @@ public enum Checks {
             for other in present where other.index != device?.index {
                 let dev = o.host.name(of: other.index)
                 let arping = !(o.host.link(other.index)?.isNoARP ?? false)
+                let evidence = "ip addr show dev \(dev): \(other.address)/\(other.prefixLength)"
+                if !other.isOwned && other.prefixLength < vip.address.hostPrefixLength {
+                    // The host's own address: the fix is the profile, never deleting it.
+                    f.append(
+                        Finding(
+                            id: "vip.own_address", verdict: .fail,
+                            summary: "\(vip.address) is this host's own address on \(dev), not a virtual IP",
+                            evidence: evidence, fix: "correct the VIP in the profile (-c PROFILE)"))
+                    continue
+                }
                 f.append(
                     Finding(
                         id: "vip.elsewhere", verdict: arping ? .fail : .warn,
                         summary: "\(vip.address) is also on \(dev)"
                             + (arping ? ", an interface that answers ARP: clients may bypass the director" : ""),
-                        evidence: "ip addr show dev \(dev): \(other.address)/\(other.prefixLength)",
-                        fix: "ip addr del \(other.address)/\(other.prefixLength) dev \(dev)"))
+                        evidence: evidence + (other.isOwned ? " (rsagent's)" : " (not added by rsagent)"),
+                        fix: other.isOwned
+                            ? "rsagent apply -c PROFILE"
+                            : "if it is a leftover hand-made VIP, remove it from \(dev) yourself; otherwise drop \(vip.address) from the profile"
+                    ))
             }
             return f
         }
@@ -324,6 +337,39 @@ public enum Checks {
                             evidence: "\(what): \(text)", fix: "ip route add default via GATEWAY"))
                 }
             }
+        }
+        return out
+    }
+}
+
+extension Checks {
+    /// The clients the route checks use: a finding for each VIP family with none to test (no
+    /// silent skip), and for each `--client` that matches no VIP's family.
+    public static func clients(_ p: Profile, given: [IPAddress], used: [IPAddress]) -> [Finding] {
+        var out: [Finding] = []
+        for v4 in [true, false] where p.vips.contains(where: { $0.address.isIPv4 == v4 }) {
+            guard !used.contains(where: { $0.isIPv4 == v4 }) else { continue }
+            let family = v4 ? "IPv4" : "IPv6"
+            out.append(
+                Finding(
+                    id: "client.none", verdict: .warn,
+                    summary:
+                        "no \(family) client address to test with: the route checks (route.in, route.reply) for the \(family) VIPs were skipped",
+                    evidence: given.isEmpty
+                        ? "the default test address \(v4 ? "203.0.113.77" : "2001:db8:ffff::77") is on a local network here, and there is no \(family) default gateway"
+                        : "no \(family) address among --client \(given.map(\.description).joined(separator: ", "))",
+                    fix:
+                        "rsagent check -c PROFILE --client \(v4 ? "CLIENT-IPv4" : "CLIENT-IPv6") (a real client's address, routed like the director's clients)"
+                ))
+        }
+        for c in given where !p.vips.contains(where: { $0.address.isIPv4 == c.isIPv4 }) {
+            out.append(
+                Finding(
+                    id: "client.family", verdict: .warn,
+                    summary:
+                        "--client \(c) is \(c.isIPv4 ? "IPv4" : "IPv6"), but every VIP is \(c.isIPv4 ? "IPv6" : "IPv4"): no route was tested from it",
+                    evidence: "VIPs: \(p.vips.map(\.address.description).joined(separator: ", "))",
+                    fix: "give a --client of the VIPs' family"))
         }
         return out
     }

@@ -145,8 +145,8 @@ public final class Executor {
                 state.devices.removeAll { $0 == "tunl0" }
                 try store.save(state)
             }
-        case let .setLinkUp(name):
-            let recorded = !state.linksSetUp.contains(name)
+        case let .setLinkUp(name, restoreOnDown):
+            let recorded = restoreOnDown && !state.linksSetUp.contains(name)
             if recorded { state.linksSetUp.append(name); try store.save(state) }
             try host.setLink(name: name, up: true)
             return { [self] in

@@ -74,7 +74,7 @@ public enum Explain {
         case (.loadTunnelModule, _):
             return "load the module with `modprobe ipip`; LVS-Tun cannot work without it"
         case (.addAddress, EEXIST):
-            return "remove it or drop it from the profile (or take it over with `rsagent apply --adopt`)"
+            return "take it over with `rsagent apply --adopt`, or drop it from the profile"
         case (.createDevice, EEXIST):
             return "a device of that name appeared meanwhile; pick another `device_name` or remove it"
         case (_, ENODEV):

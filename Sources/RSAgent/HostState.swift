@@ -10,6 +10,8 @@ public struct HostState: Sendable {
     public var sysctls: [SysctlKey: Int]
     /// Interface of the default route (IPv4, else IPv6), if there is one.
     public var defaultRouteInterface: String?
+    /// The `state_dir` whose rsagent claimed this network namespace (`NamespaceClaim`), if any.
+    public var namespaceOwner: String?
 
     public init(
         links: [Link] = [], addresses: [Address] = [], sysctls: [SysctlKey: Int] = [:],

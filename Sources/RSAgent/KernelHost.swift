@@ -26,9 +26,11 @@ public final class KernelHost: HostSystem {
                 if let v = try? readSysctl(k) { sysctls[k] = v }
             }
         }
-        return HostState(
+        var h = HostState(
             links: links, addresses: addresses, sysctls: sysctls,
             defaultRouteInterface: defaultRouteInterface(links))
+        h.namespaceOwner = NamespaceClaims.owner()
+        return h
     }
 
     /// Links, addresses and the default route's interface, without the sysctls.
@@ -102,7 +104,19 @@ public final class KernelHost: HostSystem {
         let r = AddressRequest(
             index: try index(device), device: device, address: ip, prefixLength: prefix,
             label: Self.label(for: device))
-        if replace { try socket.replaceAddress(r) } else { try socket.addAddress(r) }
+        guard replace else { return try socket.addAddress(r) }
+        try socket.replaceAddress(r)
+        // The kernel keeps an address's label on replace (only the mark changes), so an IPv4
+        // VIP taken over is added once more to carry `DEV:rs` like the others: a gap of one
+        // netlink round trip, once, when an operator adopts it.
+        guard ip.isIPv4, r.label != nil else { return }
+        var bare = r
+        bare.label = nil  // a delete that names a label matches only an address with that label
+        try socket.deleteAddress(bare)
+        do { try socket.addAddress(r) } catch {
+            try? socket.addAddress(bare)
+            throw error
+        }
     }
 
     public func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws {

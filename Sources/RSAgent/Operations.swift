@@ -26,6 +26,8 @@ public struct ApplyResult: Codable, Sendable {
     public var conflicts: [Conflict]
     public var errors: [String]
     public var warnings: [String]
+    /// The actions carried out, typed (not in the JSON: `actions` says the same for people).
+    public var done: [Action] = []
 
     enum CodingKeys: String, CodingKey {
         case schema, profile, dryRun = "dry_run", result, interfaces, actions, conflicts, errors, warnings
@@ -44,12 +46,19 @@ public struct ApplyResult: Codable, Sendable {
 /// `rsagent down --json` (schema `rsagent.down/1`).
 public struct DownResult: Codable, Sendable {
     public var schema = "rsagent.down/1"
-    /// unchanged | removed | partial
+    /// unchanged | removed | partial | conflict (another rsagent owns this namespace: nothing
+    /// was touched)
     public var result: String
     public var actions: [ActionReport]
     public var errors: [String]
     public var warnings: [String]
-    public var exitCode: Int32 { result == "partial" ? 1 : 0 }
+    public var exitCode: Int32 {
+        switch result {
+        case "partial": 1
+        case "conflict": 2
+        default: 0
+        }
+    }
 }
 
 /// The operations behind the CLI, kept out of the executable so the daemon reuses them.
@@ -73,10 +82,14 @@ public enum Operations {
         }
         let state = try store.load()
         remembered = !state.isEmpty
-        // An explicit apply ends a hold set by `rsagent down` (the daemon resumes re-asserting).
-        if !dryRun { unlink(DaemonSignals.heldPath(profile.stateDir)) }
         let observed = try (lock?.waited == true ? nil : observed) ?? host.observe()
-        let plan = Planner.plan(profile, host: observed, state: state, options: .init(adopt: adopt))
+        var plan = Planner.plan(profile, host: observed, state: state, options: .init(adopt: adopt))
+        // One rsagent per namespace: another state_dir's VIPs would look stale here.
+        if let owner = NamespaceClaims.check(
+            stateDir: profile.stateDir, markedAddresses: !observed.ownedAddresses.isEmpty)
+        {
+            plan.conflicts.insert(Conflict(id: "namespace.owner", message: owner.refusal), at: 0)
+        }
         var r = ApplyResult(
             profile: path, dryRun: dryRun, result: "", interfaces: plan.interfaces,
             actions: [], conflicts: plan.conflicts, errors: [], warnings: plan.warnings)
@@ -84,6 +97,13 @@ public enum Operations {
             r.result = "conflict"
             r.actions = plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "not_run") }
             return r
+        }
+        if !dryRun {
+            if let warning = NamespaceClaims.claim(stateDir: profile.stateDir, profile: path) {
+                r.warnings.append(warning)
+            }
+            // An explicit apply ends a hold set by `rsagent down` (the daemon resumes re-asserting).
+            unlink(DaemonSignals.heldPath(profile.stateDir))
         }
         if plan.actions.isEmpty { r.result = "unchanged"; return r }
         if dryRun {
@@ -95,6 +115,7 @@ public enum Operations {
         let report = executor.apply(plan.actions)
         remembered = !executor.state.isEmpty || !state.isEmpty
         r.actions = actionReports(plan.actions, report)
+        r.done = report.outcome == .converged ? report.done : []
         r.errors =
             report.failures.map { Explain.sentence($0.action, $0.error) }
             + report.rollbackFailures.map { "rolling back: " + Explain.sentence($0.action, $0.error) }
@@ -111,13 +132,19 @@ public enum Operations {
         let store = StateStore(directory: stateDir)
         let lock = try store.lock()
         defer { withExtendedLifetime(lock) {} }
+        let observed = try host.observe()
+        // Every marked address in the namespace would go: only its owner may take it down.
+        if let owner = NamespaceClaims.check(stateDir: stateDir, markedAddresses: !observed.ownedAddresses.isEmpty) {
+            return DownResult(result: "conflict", actions: [], errors: [owner.refusal], warnings: [])
+        }
         // A running daemon must not put back what the operator is taking down.
         if DaemonStatus.load(stateDir: stateDir) != nil {
             _ = FileManager.default.createFile(atPath: DaemonSignals.heldPath(stateDir), contents: Data("down\n".utf8))
         }
         let state = try store.load()
-        let plan = Planner.planDown(host: try host.observe(), state: state)
+        let plan = Planner.planDown(host: observed, state: state)
         let report = Executor(host: host, store: store, state: state).down(plan)
+        if report.failures.isEmpty { NamespaceClaims.release(stateDir: stateDir) }
         return DownResult(
             result: !report.failures.isEmpty ? "partial" : plan.actions.isEmpty ? "unchanged" : "removed",
             actions: actionReports(plan.actions, report),

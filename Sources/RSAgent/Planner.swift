@@ -22,6 +22,7 @@ public enum Planner {
         plan.actions += sysctlActions(profile, interfaces: plan.interfaces, host: host)
         planAddresses(profile, host: host, options: options, plan: &plan)
         planStaleDevices(profile, host: host, state: state, plan: &plan)
+        planStaleSysctls(profile, interfaces: plan.interfaces, host: host, state: state, plan: &plan)
         return plan
     }
 
@@ -56,12 +57,16 @@ public enum Planner {
         plan: inout Plan
     ) {
         let name = profile.deviceName
+        // "Before rsagent" is only what rsagent saw before its first change here: nothing of
+        // it in state_dir or in the kernel, and no claim on the namespace. A device found down
+        // later was taken down by someone else; bringing it back is a repair `down` keeps.
+        let first = state.isEmpty && host.ownedAddresses.isEmpty && host.namespaceOwner != profile.stateDir
         switch profile.device {
         case .lo, .tunl0:
             if let l = host.link(named: name) {
-                if !l.isUp { plan.actions.append(.setLinkUp(name: name)) }
+                if !l.isUp { plan.actions.append(.setLinkUp(name: name, restoreOnDown: first)) }
             } else if profile.device == .tunl0 {
-                plan.actions += [.loadTunnelModule, .setLinkUp(name: name)]
+                plan.actions += [.loadTunnelModule, .setLinkUp(name: name, restoreOnDown: first)]
             } else {
                 plan.conflicts.append(
                     Conflict(
@@ -95,7 +100,7 @@ public enum Planner {
                     return
                 }
             }
-            if !l.isUp { plan.actions.append(.setLinkUp(name: name)) }
+            if !l.isUp { plan.actions.append(.setLinkUp(name: name, restoreOnDown: first)) }
         }
     }
 
@@ -134,6 +139,65 @@ public enum Planner {
         return out
     }
 
+    /// The sysctls this profile writes (when they fall short): a saved sysctl outside this set
+    /// is no longer the profile's business and is restored.
+    static func wantedSysctlKeys(_ profile: Profile, interfaces: [String]) -> Set<SysctlKey> {
+        var keys: Set<SysctlKey> = []
+        for name in [SysctlName.arpIgnore, .arpAnnounce] {
+            switch profile.arp.scope {
+            case .all: keys.insert(SysctlKey(SysctlKey.allInterfaces, name))
+            case .interfaces: for i in interfaces { keys.insert(SysctlKey(i, name)) }
+            }
+        }
+        if let target = profile.rpFilter.value {
+            for d in (profile.mode == .tun ? [profile.deviceName] : []) + interfaces {
+                keys.insert(SysctlKey(d, .rpFilter))
+            }
+            if target == 0 { keys.insert(SysctlKey(SysctlKey.allInterfaces, .rpFilter)) }
+        }
+        return keys
+    }
+
+    /// Sysctls rsagent changed for an earlier profile that this one no longer asks for (an
+    /// interface dropped from `interfaces:`, `arp.scope` or `rp_filter` changed): put back as
+    /// they were, unless someone changed them since (then `down` warns). An interface that only
+    /// stopped being the default route's keeps its settings: it may still face the director,
+    /// and `down` restores it.
+    static func planStaleSysctls(
+        _ profile: Profile, interfaces: [String], host: HostState, state: AgentState, plan: inout Plan
+    ) {
+        guard plan.conflicts.isEmpty else { return }
+        let wanted = wantedSysctlKeys(profile, interfaces: interfaces)
+        for (text, saved) in state.sysctls.sorted(by: { $0.key < $1.key }) {
+            guard let key = SysctlKey(parsing: text), !wanted.contains(key) else { continue }
+            let isFacing = key.interface != SysctlKey.allInterfaces && key.interface != profile.deviceName
+            if isFacing && profile.interfaces == nil && !interfaces.contains(key.interface) { continue }
+            guard let now = host.sysctls[key], now == saved.written else { continue }
+            plan.actions.append(.restoreSysctl(key: key, from: now, to: saved.original))
+        }
+    }
+
+    /// The sysctls `sysctlActions` judges for this profile: the ones the daemon re-reads
+    /// between passes, because the kernel announces no change to `arp_ignore`/`arp_announce`.
+    public static func assertedSysctlKeys(_ profile: Profile, interfaces: [String]) -> [SysctlKey] {
+        var keys: [SysctlKey] = []
+        for name in [SysctlName.arpIgnore, .arpAnnounce] {
+            keys.append(SysctlKey(SysctlKey.allInterfaces, name))
+            if profile.arp.scope == .interfaces { keys += interfaces.map { SysctlKey($0, name) } }
+        }
+        if profile.rpFilter.value != nil {
+            keys.append(SysctlKey(SysctlKey.allInterfaces, .rpFilter))
+            keys += ((profile.mode == .tun ? [profile.deviceName] : []) + interfaces).map { SysctlKey($0, .rpFilter) }
+        }
+        return keys
+    }
+
+    /// The sysctl writes that `values` (read from `assertedSysctlKeys`) call for: empty while
+    /// nothing drifted.
+    public static func sysctlDrift(_ profile: Profile, interfaces: [String], values: [SysctlKey: Int]) -> [Action] {
+        sysctlActions(profile, interfaces: interfaces, host: HostState(sysctls: values))
+    }
+
     static func planAddresses(_ profile: Profile, host: HostState, options: Options, plan: inout Plan) {
         let device = profile.deviceName
         let deviceIndex = host.link(named: device)?.index
@@ -167,12 +231,7 @@ public enum Planner {
                 if present.isOwned {
                     removals.append(.removeAddress(present.address, prefix: present.prefixLength, device: dev))
                 } else {
-                    plan.conflicts.append(
-                        Conflict(
-                            id: "vip.elsewhere",
-                            message:
-                                "VIP \(vip.address) is also on \(dev) (not added by rsagent): this host would answer ARP for it there and take the director's traffic; remove it (ip addr del \(present.address)/\(present.prefixLength) dev \(dev)) or drop it from the profile"
-                        ))
+                    plan.conflicts.append(elsewhereConflict(vip.address, present, device: dev))
                 }
             }
             consider(at)
@@ -186,7 +245,7 @@ public enum Planner {
                         Conflict(
                             id: "vip.foreign",
                             message:
-                                "\(vip.address)/\(here.prefixLength) is already on \(device) but was not added by rsagent (no owner mark); run `rsagent apply --adopt` to take it over, or remove it (ip addr del \(vip.address)/\(here.prefixLength) dev \(device))"
+                                "\(vip.address)/\(here.prefixLength) is already on \(device) but was not added by rsagent (no owner mark); run `rsagent apply --adopt` to take it over (rsagent then removes it on `down`), or drop it from the profile"
                         ))
                 }
             } else {
@@ -197,6 +256,23 @@ public enum Planner {
             removals.append(.removeAddress(a.address, prefix: a.prefixLength, device: host.name(of: a.index)))
         }
         plan.actions += adds + removals
+    }
+
+    /// A VIP that someone else put on another device. Never answered with a command that
+    /// deletes it: it may be this host's own address, and deleting that cuts the host off.
+    static func elsewhereConflict(_ vip: IPAddress, _ present: Address, device dev: String) -> Conflict {
+        if present.prefixLength < vip.hostPrefixLength {
+            return Conflict(
+                id: "vip.own_address",
+                message:
+                    "VIP \(vip) is this host's own address (\(present.address)/\(present.prefixLength) on \(dev)), not a virtual IP: a realserver cannot hold its own address as a VIP; fix the VIP in the profile (the director balances VIPs to realservers' own addresses)"
+            )
+        }
+        return Conflict(
+            id: "vip.elsewhere",
+            message:
+                "VIP \(vip) is also on \(dev) as \(present.address)/\(present.prefixLength), not added by rsagent: this host would answer ARP for it there and take the director's traffic; if it is a leftover hand-made VIP, remove it from \(dev) yourself, otherwise drop it from the profile"
+        )
     }
 
     /// Devices rsagent created for an earlier profile and no longer needs.

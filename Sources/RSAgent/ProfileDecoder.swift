@@ -26,13 +26,18 @@ public struct ProfileError: Error, Sendable, CustomStringConvertible {
 public struct ProfileDecoder {
     public let file: String
     private var problems: [ProfileProblem] = []
+    /// Reads the files an `include:` pattern names: (path, text or nil when unreadable), sorted.
+    public typealias IncludeReader = (_ pattern: String) -> [(path: String, text: String?)]
+    private var readInclude: IncludeReader?
+    /// Every VIP seen so far, in this file and in the files it includes: where it was first listed.
+    private var seenVIPs: [IPAddress: (file: String, line: Int)] = [:]
 
     public init(file: String) { self.file = file }
 
     /// Reads and decodes a profile file.
     public static func load(path: String) throws -> Profile {
         guard let data = (readFile(path).map { Data($0) }) else {
-            let why = FileManager.default.fileExists(atPath: path) ? "it cannot be read (permissions?)" : "no such file"
+            let why = unreadableReason(path)
             throw ProfileError(problems: [
                 ProfileProblem(
                     file: path, line: 0, column: 0,
@@ -41,20 +46,56 @@ public struct ProfileDecoder {
                 )
             ])
         }
-        return try decode(String(decoding: data, as: UTF8.self), file: path)
+        return try decode(String(decoding: data, as: UTF8.self), file: path, include: filesMatching(relativeTo: path))
     }
 
-    public static func decode(_ text: String, file: String = "profile") throws -> Profile {
+    /// Decodes a profile; `include` reads the files of its `include:` patterns (nil: the key is
+    /// an error, for callers that have no files).
+    public static func decode(_ text: String, file: String = "profile", include: IncludeReader? = nil) throws
+        -> Profile
+    {
         var d = ProfileDecoder(file: file)
+        d.readInclude = include
         return try d.run(text)
+    }
+
+    /// Why `path` could not be read, in the system's words: "it is a directory", "no such
+    /// file", "permission denied".
+    static func unreadableReason(_ path: String) -> String {
+        var st = stat()
+        if stat(path, &st) != 0 { return errno == ENOENT ? "no such file" : String(cString: strerror(errno)) }
+        if st.st_mode & S_IFMT == S_IFDIR { return "it is a directory, not a file" }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return errno == EACCES ? "permission denied (run as root?)" : String(cString: strerror(errno)) }
+        close(fd)
+        return "it cannot be read"
     }
 
     static let topKeys = [
         "mode", "device", "device_name", "interfaces", "vips", "arp", "rp_filter",
-        "load", "test_service", "state_dir", "on_stop", "initial_state",
+        "load", "test_service", "state_dir", "on_stop", "initial_state", "include",
     ]
 
+    /// Files matching a shell pattern (`/etc/rsagent/conf.d/*.yaml`; relative patterns from the
+    /// profile's directory), sorted, as `glob(3)` finds them. No match is no file: an empty
+    /// `conf.d` is fine.
+    static func filesMatching(relativeTo profilePath: String) -> IncludeReader {
+        let dir = profilePath.contains("/") ? String(profilePath[..<profilePath.lastIndex(of: "/")!]) : "."
+        return { pattern in
+            let full = pattern.hasPrefix("/") ? pattern : (dir.isEmpty ? "" : dir) + "/" + pattern
+            var g = glob_t()
+            defer { globfree(&g) }
+            guard glob(full, 0, nil, &g) == 0 else { return [] }
+            return (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }.sorted().map {
+                (path: $0, text: readFile($0).map { String(decoding: $0, as: UTF8.self) })
+            }
+        }
+    }
+
     mutating func run(_ text: String) throws -> Profile {
+        if let bad = Self.controlCharacter(in: text) {
+            throw ProfileError(problems: [controlProblem(bad)])
+        }
         let root: Node?
         do {
             // The basic resolver skips Yams' per-scalar regular expressions (most of the cost
@@ -129,9 +170,16 @@ public struct ProfileDecoder {
 
         var vips: [VIP] = []
         if let n = top["vips"] {
-            vips = decodeVIPs(n, mode: mode)
-        } else {
+            vips = decodeVIPs(n, mode: mode, allowEmpty: top["include"] != nil)
+        } else if top["include"] == nil {
             problem(root, "`vips:` is missing; list the virtual IPs the director balances, e.g. `vips: [192.0.2.100]`")
+        }
+        var included: [ProfileProblem] = []
+        if let n = top["include"] {
+            vips += decodeIncludes(n, mode: mode, problems: &included)
+            if vips.isEmpty && included.isEmpty {
+                problem(n, "no VIPs: neither `vips:` nor the files of `include:` list any; add at least one VIP")
+            }
         }
 
         var arp = ARPSettings()
@@ -190,8 +238,9 @@ public struct ProfileDecoder {
             }
         }
 
-        if !problems.isEmpty {
-            throw ProfileError(problems: problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) })
+        if !problems.isEmpty || !included.isEmpty {
+            // This file's problems in order, then each included file's.
+            throw ProfileError(problems: problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) } + included)
         }
         return Profile(
             mode: mode, device: device, deviceName: deviceName, interfaces: interfaces, vips: vips,
@@ -201,19 +250,72 @@ public struct ProfileDecoder {
 
     // MARK: sections
 
-    mutating func decodeVIPs(_ n: Node, mode: Mode) -> [VIP] {
+    /// `include:` — one pattern or a list; each matching file holds only `vips:`, merged into
+    /// this profile. Its problems carry its own file name.
+    mutating func decodeIncludes(_ n: Node, mode: Mode, problems out: inout [ProfileProblem]) -> [VIP] {
+        var patterns: [Node] = []
+        if case .sequence = n { patterns = list(n, "include") } else { patterns = [n] }
+        guard let readInclude else {
+            problem(n, "`include:` needs the profile to be read from a file")
+            return []
+        }
+        var vips: [VIP] = []
+        for p in patterns {
+            guard let pattern = string(p, "include") else { continue }
+            for (path, text) in readInclude(pattern) {
+                var sub = ProfileDecoder(file: path)
+                sub.seenVIPs = seenVIPs
+                vips += sub.decodeIncluded(text, mode: mode)
+                seenVIPs = sub.seenVIPs
+                out += sub.problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) }
+            }
+        }
+        return vips
+    }
+
+    /// One included file: a mapping with `vips:` and nothing else.
+    mutating func decodeIncluded(_ text: String?, mode: Mode) -> [VIP] {
+        guard let text else {
+            problems.append(
+                ProfileProblem(
+                    file: file, line: 0, column: 0,
+                    message: "reading this included file failed: \(Self.unreadableReason(file)); fix it or remove it"))
+            return []
+        }
+        if let bad = Self.controlCharacter(in: text) {
+            problems.append(controlProblem(bad))
+            return []
+        }
+        let root: Node?
+        do { root = try Yams.compose(yaml: text, .basic) } catch let e as YamlError {
+            problems.append(yamlProblem(e, text: text))
+            return []
+        } catch {
+            problems.append(ProfileProblem(file: file, line: 1, column: 1, message: "this is not valid YAML: \(error)"))
+            return []
+        }
+        guard let root, case .mapping = root else {
+            if root != nil { problem(root, "an included file must be a YAML mapping with `vips:`") }
+            return []  // an empty file adds nothing
+        }
+        let f = fields(root, allowed: ["vips"], context: "an included file (only `vips:` may be set here)")
+        return f["vips"].map { decodeVIPs($0, mode: mode, allowEmpty: true) } ?? []
+    }
+
+    mutating func decodeVIPs(_ n: Node, mode: Mode, allowEmpty: Bool = false) -> [VIP] {
         guard case .sequence(let items) = n else {
             problem(n, "`vips` must be a list (`[a, b]` or one `- item` per line)")
             return []
         }
-        if items.isEmpty {
+        if items.isEmpty && !allowEmpty {
             problem(n, "`vips:` is empty; list at least one VIP (to remove every VIP, run `rsagent down`)")
         }
         // Sized up front: growing these by rehashing was most of decoding a 10,000-VIP profile.
         var out: [VIP] = []
         out.reserveCapacity(items.count)
-        var seen: [IPAddress: Int] = [:]
-        seen.reserveCapacity(items.count)
+        var seen = seenVIPs
+        seen.reserveCapacity(seen.count + items.count)
+        defer { seenVIPs = seen }
         for item in items {
             var addrNode = item
             var services: [ServicePort] = []
@@ -225,8 +327,9 @@ public struct ProfileDecoder {
             }
             guard let text = string(addrNode, "VIP") else { continue }
             guard let ip = parseVIP(text, node: addrNode) else { continue }
-            if let line = seen[ip] {
-                problem(addrNode, "VIP \(ip) is listed twice (first on line \(line))"); continue
+            if let first = seen[ip] {
+                let at = first.file == file ? "on line \(first.line)" : "in \(first.file) on line \(first.line)"
+                problem(addrNode, "VIP \(ip) is listed twice (first \(at))"); continue
             }
             if mode == .tun && !ip.isIPv4 {
                 problem(
@@ -234,7 +337,7 @@ public struct ProfileDecoder {
                     "VIP \(ip) is IPv6, but LVS-Tun over tunl0 carries IPv4 only; use `mode: dr` for IPv6 VIPs")
                 continue
             }
-            seen[ip] = addrNode.mark?.line ?? 0
+            seen[ip] = (file, addrNode.mark?.line ?? 0)
             out.append(VIP(address: ip, services: services))
         }
         return out
@@ -407,10 +510,28 @@ public struct ProfileDecoder {
         problems.append(ProfileProblem(file: file, line: m?.line ?? 1, column: m?.column ?? 1, message: message))
     }
 
+    func controlProblem(_ c: (line: Int, column: Int, scalar: Unicode.Scalar)) -> ProfileProblem {
+        let name =
+            c.scalar.value == 0
+            ? "a NUL byte" : "control character 0x" + String(c.scalar.value, radix: 16, uppercase: true)
+        return ProfileProblem(
+            file: file, line: c.line, column: c.column,
+            message: "this is not a text file: \(name) here; a profile is plain UTF-8 YAML (is this the right file?)")
+    }
+
     func yamlProblem(_ e: YamlError, text: String) -> ProfileProblem {
         switch e {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
             let .composer(context, problem, mark, _):
+            // libyaml's wording for a tab ("cannot start any token", "violates indentation")
+            // does not say "tab": say it, and what to do.
+            if Self.character(in: text, line: mark.line, column: mark.column) == "\t" || problem.contains("tab") {
+                return ProfileProblem(
+                    file: file, line: mark.line, column: mark.column,
+                    message:
+                        "this is not valid YAML: a tab character here; YAML indents with spaces only, so replace the tab with spaces"
+                )
+            }
             let ctx = context.map { "\($0.text) " } ?? ""
             return ProfileProblem(
                 file: file, line: mark.line, column: mark.column,
@@ -433,6 +554,27 @@ public struct ProfileDecoder {
         default:
             return ProfileProblem(file: file, line: 1, column: 1, message: "this is not valid YAML: \(e)")
         }
+    }
+
+    /// The character at a 1-based line and column, if there is one.
+    static func character(in text: String, line: Int, column: Int) -> Character? {
+        guard line >= 1, column >= 1 else { return nil }
+        let lines = text.split(separator: "\n", maxSplits: line, omittingEmptySubsequences: false)
+        guard line <= lines.count else { return nil }
+        let l = lines[line - 1]
+        return column <= l.count ? l[l.index(l.startIndex, offsetBy: column - 1)] : nil
+    }
+
+    /// A control character (a NUL byte, binary data) as one located problem: libyaml's own
+    /// report spans several lines and quotes the unprintable byte.
+    static func controlCharacter(in text: String) -> (line: Int, column: Int, scalar: Unicode.Scalar)? {
+        var line = 1, column = 1
+        for u in text.unicodeScalars {
+            if u == "\n" { line += 1; column = 1; continue }
+            if u.value < 0x20 && u != "\t" && u != "\r" || u.value == 0x7F { return (line, column, u) }
+            column += 1
+        }
+        return nil
     }
 
     /// The keys of a mapping, reporting unknown and duplicate keys.

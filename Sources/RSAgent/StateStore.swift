@@ -19,9 +19,16 @@ public final class StateStore {
         do {
             return try JSONDecoder().decode(AgentState.self, from: data)
         } catch {
+            let what =
+                switch error {
+                case DecodingError.dataCorrupted: "it is not valid JSON"
+                default: "it is JSON but not rsagent's state"
+                }
             throw SystemError(
                 operation: "reading \(path)", errno: EINVAL,
-                reason: "the file is not rsagent state (\(error)); move it aside if it is not needed")
+                reason:
+                    "the file is corrupt (\(what)), so rsagent cannot tell which sysctls it changed; move it aside (mv \(path) \(path).corrupt) and run the command again, then compare the ARP and rp_filter values in `rsagent status` with what they were before rsagent"
+            )
         }
     }
 
@@ -54,11 +61,14 @@ public final class StateStore {
         deinit { flock(fd, LOCK_UN); close(fd) }
     }
 
-    public func lock(timeout: Double = 30) throws -> Lock {
+    /// `onWait` is told once, when another run holds the lock, who it is and how long this
+    /// one will wait (the CLI prints it on stderr, so a waiting `apply` never looks hung).
+    public func lock(timeout: Double = 30, onWait: (String) -> Void = { emitError("rsagent: " + $0) }) throws -> Lock {
         let op = "locking \(directory)/lock"
         try makeDirectory()
-        let fd = open(directory + "/lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StateFileError(path: directory + "/lock", errno: errno) }
+        let path = directory + "/lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StateFileError(path: path, errno: errno) }
         var waited = false
         let deadline = Date().addingTimeInterval(timeout)
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
@@ -67,13 +77,31 @@ public final class StateStore {
                 throw SystemError(
                     operation: op, errno: EWOULDBLOCK,
                     reason:
-                        "another rsagent has been changing this host for \(Int(timeout)) s; wait for it to finish, or find it with `fuser \(directory)/lock`"
+                        "\(Self.holder(path)) has been changing this host for more than \(Int(timeout)) s and still holds it; wait for it to finish, or look at it (it may be stuck)"
+                )
+            }
+            if !waited {
+                onWait(
+                    "waiting up to \(Int(timeout)) s for \(Self.holder(path)), which is changing this host (it holds \(path))"
                 )
             }
             waited = true
             usleep(20_000)
         }
+        // Say who holds it, for the next one that has to wait.
+        _ = ftruncate(fd, 0)
+        let line = Array("\(getpid()) \(processSummary(getpid()) ?? "rsagent")\n".utf8)
+        _ = pwrite(fd, line, line.count, 0)
         return Lock(fd: fd, waited: waited)
+    }
+
+    /// "pid 123 (`rsagent apply -c …`)" from the lock file, as its holder wrote it.
+    static func holder(_ path: String) -> String {
+        guard let text = readTextFile(path)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty,
+            let space = text.firstIndex(of: " ") ?? Optional(text.endIndex), let pid = Int32(text[..<space])
+        else { return "another rsagent" }
+        let command = text[space...].trimmingCharacters(in: .whitespaces)
+        return "pid \(pid)" + (command.isEmpty ? "" : " (`\(command)`)")
     }
 
     /// Removes the file once there is nothing left to remember.

@@ -67,6 +67,22 @@ public struct StatusReport: Codable, Sendable {
 
     /// 0, or 3 when the host has drifted from the profile.
     public var exitCode: Int32 { profile.map { $0.converged ? 0 : 3 } ?? 0 }
+
+    /// Every key always present (`profile` and `daemon` are `null` when absent), as the README's
+    /// schema says: scripts test `.daemon == null`, not whether the key exists.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(schema, forKey: .schema)
+        try c.encode(version, forKey: .version)
+        try c.encode(stateDir, forKey: .stateDir)
+        try c.encode(adminState, forKey: .adminState)
+        try c.encode(addresses, forKey: .addresses)
+        try c.encode(devices, forKey: .devices)
+        try c.encode(sysctls, forKey: .sysctls)
+        try c.encode(savedSysctls, forKey: .savedSysctls)
+        try c.encode(profile, forKey: .profile)
+        try c.encode(daemon, forKey: .daemon)
+    }
 }
 
 extension Operations {
@@ -134,6 +150,9 @@ extension StatusReport {
             out += "daemon: pid \(d.pid), running since \(d.startedAt), \(d.repairs) repair(s)"
             out += d.paused.map { ", paused: \($0)" } ?? ""
             out += "\n"
+            if let why = d.notConverged {
+                out += Style.red("daemon: not converged") + " (directors are told down, weight 0): \(why)\n"
+            }
             if let last = d.lastRepair, let at = d.lastRepairAt { out += "last repair: \(at): \(last)\n" }
         } else {
             out += "daemon: not running\n"

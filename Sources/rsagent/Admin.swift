@@ -1,23 +1,51 @@
 import ArgumentParser
+import Foundation
 import RSAgent
 
-/// `--socket PATH` for the admin commands.
+/// Which daemon the admin commands talk to: `--socket PATH`, or the `admin.sock` in the
+/// `state_dir` of `-c PROFILE` (default /etc/rsagent/rsagent.yaml, the unit's).
 struct AdminOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("The daemon's admin socket.", valueName: "PATH"))
-    var socket: String = AdminServer.defaultPath(stateDir: Profile.defaultStateDir)
+    @Option(
+        name: [.customShort("c"), .customLong("config")],
+        help: ArgumentHelp(
+            "The daemon's profile; its state_dir holds the admin socket (default: \(defaultProfilePath)).",
+            valueName: "PROFILE"))
+    var profile: String?
+    @Option(
+        help: ArgumentHelp(
+            "The daemon's admin socket (default: STATE_DIR/admin.sock of the profile, else /var/lib/rsagent/admin.sock).",
+            valueName: "PATH"))
+    var socket: String?
+
+    func validate() throws {
+        if profile != nil && socket != nil {
+            throw ValidationError("give -c PROFILE or --socket PATH, not both")
+        }
+    }
+
+    /// `--socket`, else the profile's state_dir; without a profile file at the default path,
+    /// the default state_dir's socket.
+    func socketPath() throws -> String {
+        if let socket { return socket }
+        if profile == nil && access(defaultProfilePath, F_OK) != 0 {
+            return AdminServer.defaultPath(stateDir: Profile.defaultStateDir)
+        }
+        var option = ProfileOption()
+        option.profile = profile ?? defaultProfilePath
+        return AdminServer.defaultPath(stateDir: try option.load().stateDir)
+    }
 
     /// Asks the daemon to change the admin state; prints its answer or one sentence and exits 1.
     func set(_ state: AdminState, meaning: String) throws {
+        let path = try socketPath()
         let answer: String
         do {
-            answer = try AdminClient.send(state.rawValue, socketPath: socket)
+            answer = try AdminClient.send(state.rawValue, socketPath: path)
         } catch {
-            emitError("rsagent: setting the admin state to \(state.rawValue): \(error)")
-            throw ExitCode(1)
+            throw fail("setting the admin state to \(state.rawValue): \(error)", code: 1)
         }
         guard answer == "ok \(state.rawValue)" else {
-            emitError("rsagent: setting the admin state to \(state.rawValue): the daemon answered: \(answer)")
-            throw ExitCode(1)
+            throw fail("setting the admin state to \(state.rawValue): the daemon answered: \(answer)", code: 1)
         }
         emit("admin state: \(state.rawValue) — \(meaning)")
     }

@@ -19,11 +19,10 @@ struct Apply: ParsableCommand {
     func run() throws {
         try global.enterNamespace()
         // Decode the profile on a second thread while this one reads the host (read-only).
-        let option = profileOption
-        let decoding = Background { try option.load() }
+        let decoding = profileOption.decodeInBackground()
         let host = try openHost()
         let observed = try reportingErrors("reading the host's links and addresses") { try host.observe() }
-        let profile = try decoding.value()
+        let profile = try profileOption.load(decoding)
         let r = try reportingErrors("applying \(profileOption.profile)") {
             try Operations.apply(
                 profile: profile, path: profileOption.profile, host: host, observed: observed,

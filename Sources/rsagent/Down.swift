@@ -29,6 +29,7 @@ struct Down: ParsableCommand {
                 switch r.result {
                 case "unchanged": "unchanged: rsagent owns nothing here\n"
                 case "removed": Style.green("down") + ": \(r.actions.count) action(s) done\n"
+                case "conflict": Style.red("refused") + ": nothing was changed\n"
                 default: Style.red("partial") + ": some of rsagent's changes are still in place (see below)\n"
                 }
             emit(out + verdict)

@@ -4,6 +4,35 @@ import RSAgent
 
 enum RSAgentVersionString { static let value = RSAgentVersion.string }
 
+/// The profile every command reads when `-c` is not given: the one the systemd unit runs.
+let defaultProfilePath = "/etc/rsagent/rsagent.yaml"
+
+/// `--json` anywhere on the command line: then every failure, even one found before the
+/// command's own options are parsed, is one JSON document on stdout.
+let wantsJSON = CommandLine.arguments.dropFirst().contains("--json")
+
+/// `{"error": {...}}`: what scripts get instead of a report when a command cannot run.
+struct ErrorDocument: Encodable {
+    struct Body: Encodable {
+        var message: String
+        var exitCode: Int32
+        var problems: [ProfileProblem]?
+        enum CodingKeys: String, CodingKey { case message, exitCode = "exit_code", problems }
+    }
+    var error: Body
+}
+
+/// Says `message` (and each profile problem) on stderr — and, under `--json`, as one JSON
+/// document on stdout — then exits with `code`.
+func fail(_ message: String, problems: [ProfileProblem]? = nil, code: Int32) -> ExitCode {
+    if let problems { emitError(problems.map(\.description).joined(separator: "\n")) }
+    emitError("rsagent: " + message)
+    if wantsJSON {
+        emit(renderJSON(ErrorDocument(error: .init(message: message, exitCode: code, problems: problems))))
+    }
+    return ExitCode(code)
+}
+
 /// Flags every command takes.
 struct GlobalOptions: ParsableArguments {
     @Option(
@@ -15,8 +44,7 @@ struct GlobalOptions: ParsableArguments {
     func enterNamespace() throws {
         guard let netns else { return }
         do { try NetworkNamespace.enter(netns) } catch {
-            emitError("rsagent: \(error)")
-            throw ExitCode(2)
+            throw fail("\(error)", code: 2)
         }
     }
 }
@@ -26,17 +54,22 @@ struct ProfileOption: ParsableArguments {
     @Option(
         name: [.customShort("c"), .customLong("config")],
         help: ArgumentHelp("The profile (YAML).", valueName: "PROFILE"))
-    var profile: String
+    var profile: String = defaultProfilePath
 
-    /// Decodes and validates the profile; on problems prints each with file:line:column and
-    /// exits 2 before anything is touched.
-    func load() throws -> Profile {
+    /// Starts decoding on another thread while the caller reads the host; pass it to `load`.
+    func decodeInBackground() -> Background<Profile> {
+        let path = profile
+        return Background { try ProfileDecoder.load(path: path) }
+    }
+
+    /// Decodes and validates the profile (or takes what `decodeInBackground` decoded); on
+    /// problems prints each with file:line:column and exits 2 before anything is touched.
+    func load(_ pending: Background<Profile>? = nil) throws -> Profile {
         do {
-            return try ProfileDecoder.load(path: profile)
+            return try pending?.value() ?? ProfileDecoder.load(path: profile)
         } catch let e as ProfileError {
-            emitError(e.description)
-            emitError("rsagent: \(profile) has \(e.problems.count) problem(s); nothing was changed")
-            throw ExitCode(2)
+            throw fail(
+                "\(profile) has \(e.problems.count) problem(s); nothing was changed", problems: e.problems, code: 2)
         }
     }
 }
@@ -44,15 +77,13 @@ struct ProfileOption: ParsableArguments {
 /// Opens the kernel host, turning failure into one sentence and exit 1.
 func openHost() throws -> KernelHost {
     do { return try KernelHost() } catch {
-        emitError("rsagent: opening rtnetlink: \(error); run on Linux as root")
-        throw ExitCode(1)
+        throw fail("opening rtnetlink: \(error); run on Linux as root", code: 1)
     }
 }
 
 /// Runs `body`, printing any unexpected error as one line and exiting 1.
 func reportingErrors<T>(_ doing: String, _ body: () throws -> T) throws -> T {
     do { return try body() } catch let e as ExitCode { throw e } catch {
-        emitError("rsagent: \(doing): \(error)")
-        throw ExitCode(1)
+        throw fail("\(doing): \(error)", code: 1)
     }
 }

@@ -56,10 +56,25 @@ struct Run: AsyncParsableCommand {
             return h
         }
         let logger = Logger(label: "rsagent")
+        // One daemon per state_dir, before anything of the first one's is touched (its status
+        // file, held-down mark, admin socket).
+        let daemonLock: DaemonLock
+        do { daemonLock = try DaemonLock.acquire(stateDir: profile.stateDir) } catch {
+            logger.critical("\(error)")
+            throw ExitCode(1)
+        }
+        defer { withExtendedLifetime(daemonLock) {} }
+        // One rsagent per network namespace: refuse at once rather than run out of service.
+        let marked = (try? KernelHost().observeAddressesOnly()).map { !$0.ownedAddresses.isEmpty } ?? false
+        if let owner = NamespaceClaims.check(stateDir: profile.stateDir, markedAddresses: marked) {
+            logger.critical("starting rsagent run with state_dir \(profile.stateDir): \(owner.refusal)")
+            throw ExitCode(1)
+        }
         ensureDescriptorRoom(profile, logger: logger)
         let notifier = SystemdNotifier()
+        let health = DaemonHealth()
         let reconciler = Reconciler(
-            profile: profile, path: profileOption.profile, logger: logger, notifier: notifier,
+            profile: profile, path: profileOption.profile, logger: logger, notifier: notifier, health: health,
             resyncInterval: resyncInterval)
         reconciler.announce()
         do {
@@ -75,7 +90,9 @@ struct Run: AsyncParsableCommand {
         let load: LoadReportServices?
         let test: TestServer?
         do {
-            load = try await LoadReportServices.start(profile: profile, logger: logger) { reconciler.profile }
+            load = try await LoadReportServices.start(profile: profile, health: health, logger: logger) {
+                reconciler.profile
+            }
             test = try await TestServer.start(profile: profile, logger: logger)
         } catch {
             logger.critical("\(error)")

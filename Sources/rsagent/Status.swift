@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import RSAgent
 
 struct Status: ParsableCommand {
@@ -9,23 +10,34 @@ struct Status: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Option(
         name: [.customShort("c"), .customLong("config")],
-        help: ArgumentHelp("The profile to compare against.", valueName: "PROFILE"))
+        help: ArgumentHelp(
+            "The profile to compare against (default: \(defaultProfilePath) when it exists and no --state-dir is given).",
+            valueName: "PROFILE"))
     var profile: String?
-    @Option(help: ArgumentHelp("State directory when no profile is given.", valueName: "DIR"))
-    var stateDir: String = Profile.defaultStateDir
+    @Option(help: ArgumentHelp("State directory when no profile is read (default /var/lib/rsagent).", valueName: "DIR"))
+    var stateDir: String?
     @Flag(help: "Print one JSON document (schema rsagent.status/1).") var json = false
+
+    /// The profile to read: the one given, else the unit's when it exists (and no state
+    /// directory was asked for instead).
+    var profilePath: String? {
+        profile ?? (stateDir == nil && access(defaultProfilePath, F_OK) == 0 ? defaultProfilePath : nil)
+    }
 
     func run() throws {
         try global.enterNamespace()
         // As in apply: decode the profile on a second thread while this one reads the host.
-        let option = try profile.map { try ProfileOption.parse(["-c", $0]) }
-        let decoding = Background { try option?.load() }
+        let path = profilePath
+        var option = ProfileOption()
+        option.profile = path ?? defaultProfilePath
+        let decoding = path.map { _ in option.decodeInBackground() }
         let host = try openHost()
         let observed = try reportingErrors("reading the host's links and addresses") { try host.observe() }
-        let p = try decoding.value()
+        let p = try decoding.map { try option.load($0) }
         let r = try reportingErrors("reading status") {
             try Operations.status(
-                profile: p, path: profile, stateDir: p?.stateDir ?? stateDir, host: host, observed: observed)
+                profile: p, path: path, stateDir: p?.stateDir ?? stateDir ?? Profile.defaultStateDir, host: host,
+                observed: observed)
         }
         emit(json ? renderJSON(r) : r.renderText())
         if r.exitCode != 0 { throw ExitCode(r.exitCode) }

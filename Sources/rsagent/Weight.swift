@@ -33,6 +33,10 @@ struct Weight: ParsableCommand {
             throw ValidationError("--timeout must be more than 0 and at most 60 seconds")
         }
         guard Self.split(agent) != nil else {
+            if let p = agent.split(separator: ":").last.flatMap({ Int($0) }), !(1...65535).contains(p) {
+                throw ValidationError(
+                    "\(agent): port \(p) is outside 1–65535; give the agent's load.http or load.agent_check port")
+            }
             throw ValidationError("\(agent) is not HOST:PORT, e.g. 192.0.2.21:3334 or [2001:db8::21]:3333")
         }
     }
@@ -60,9 +64,12 @@ struct Weight: ParsableCommand {
         case .ready: break
         case .drain: emitError("rsagent: \(agent) is draining: weight 0, existing connections stay")
         case .maint: emitError("rsagent: \(agent) is in maintenance")
-        case .down: emitError("rsagent: \(agent) is down (held down by `rsagent down`)")
+        case .down(let why): emitError("rsagent: \(agent) is down: \(why ?? "the agent gave no reason")")
         }
         if keepalived { throw ExitCode(reading.keepalivedExitCode(max: max)) }
-        if reading == .maint || reading == .down { throw ExitCode(1) }
+        switch reading {
+        case .maint, .down: throw ExitCode(1)
+        default: break
+        }
     }
 }

@@ -22,6 +22,12 @@ struct RSAgentCommand: ParsableCommand {
 /// Calls the async `run()` (on an existential the synchronous requirement would win).
 func runAsync<C: AsyncParsableCommand>(_ command: inout C) async throws { try await command.run() }
 
+// No command at all: the help, as an error (scripts must not read "rsagent" alone as success).
+if CommandLine.arguments.count == 1 {
+    emitError(RSAgentCommand.helpMessage())
+    exit(2)
+}
+
 // DESIGN.md fixes exit 2 for bad arguments; swift-argument-parser's default is 64 (EX_USAGE).
 do {
     var command = try RSAgentCommand.parseAsRoot()
@@ -32,10 +38,15 @@ do {
     }
 } catch {
     if RSAgentCommand.exitCode(for: error) == .validationFailure {
-        emitError(RSAgentCommand.fullMessage(for: error))
         // Under keepalived's misc_dynamic, 2 would mean "weight 0": a mistyped MISC_CHECK
         // must fail the check visibly instead of quietly draining the realserver.
-        exit(CommandLine.arguments.contains("--keepalived") ? 1 : 2)
+        let code: Int32 = CommandLine.arguments.contains("--keepalived") ? 1 : 2
+        if wantsJSON {
+            _ = fail(RSAgentCommand.message(for: error), code: code)
+        } else {
+            emitError(RSAgentCommand.fullMessage(for: error))
+        }
+        exit(code)
     }
     RSAgentCommand.exit(withError: error)
 }

@@ -28,9 +28,10 @@ struct ProcessUsage {
     .serialized)
 struct AbuseTests {
     /// Every TCP listener (load report HTTP and agent-check, test service TCP and HTTP) under
-    /// 1,000 idle connections, 1 MB request lines, random bytes and half-open connections at
-    /// once (tests/abuse/abuse.py), while a reader polls /load: it is always answered, p99 at
-    /// most 100 ms; the daemon's RSS stays at most 64 MB and its descriptors within the caps.
+    /// 1,000 idle connections, 1 MB request lines, random bytes, half-open connections, stalled
+    /// request heads and slowloris headers at once, all from one address (tests/abuse/abuse.py),
+    /// while a director at another address polls /load: it is always answered, p99 at most
+    /// 100 ms; the daemon's RSS stays at most 64 MB and its descriptors within the caps.
     /// The daemon is the release build: the bounds are about the product, not a debug build.
     @Test func everyListenerUnderAbuseKeepsAnsweringWithinBounds() throws {
         let ns = try Namespace()
@@ -54,6 +55,10 @@ struct AbuseTests {
         #expect((out["reads"] as? Int ?? 0) > 100, "\(out)")
         #expect((out["p99_ms"] as? Double ?? .infinity) <= 100, "\(out)")
         #expect((out["idle_open"] as? Int ?? 0) >= 3900, "the idle flood did not happen: \(out)")
+        // Stalled heads and trickling headers were held and then cut (header deadline, or the
+        // one address's share making room), while the reader at another address was served.
+        #expect((out["stalled"] as? Int ?? 0) > 100, "\(out)")
+        #expect((out["slow_cut"] as? Int ?? 0) > 0, "\(out)")
         #expect(peak.rssKiB <= 64 * 1024)
         #expect(peak.descriptors <= bound)
         // The idle flood on the load port went over its cap of 256: silent ones made room.

@@ -303,7 +303,7 @@ struct DirectorFeedbackTests {
         #expect(
             eventually(timeout: 5) {
                 line = try ns.exec(try tool("bash"), "-c", "exec 3<>/dev/tcp/127.0.0.1/3333; cat <&3").stdout
-                return line == "down\n"
+                return line == "down #held down by `rsagent down`\n"
             }, "agent said \(line)")
         _ = daemon
     }

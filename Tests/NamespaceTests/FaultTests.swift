@@ -195,10 +195,13 @@ struct ConcurrencyTests {
         let ns = try Namespace()
         let vips = (0..<1000).map { "198.18.\($0 / 250).\($0 % 250 + 1)" }
         let profile = try ns.profile("mode: dr\nvips:\n" + vips.map { "  - \($0)" }.joined(separator: "\n"))
-        let a = try spawn(Env.binary, ["apply", "--netns", ns.name, "-c", profile])
-        let b = try spawn(Env.binary, ["apply", "--netns", ns.name, "-c", profile])
-        #expect(wait(a) == 0)
-        #expect(wait(b) == 0)
+        let logs = [ns.stateDir + "-a.log", ns.stateDir + "-b.log"]
+        defer { logs.forEach { unlink($0) } }
+        let a = try spawn(Env.binary, ["apply", "--netns", ns.name, "-c", profile], stderr: logs[0])
+        let b = try spawn(Env.binary, ["apply", "--netns", ns.name, "-c", profile], stderr: logs[1])
+        func log(_ i: Int) -> String { (try? String(contentsOfFile: logs[i], encoding: .utf8)) ?? "" }
+        #expect(wait(a) == 0, "\(log(0))")
+        #expect(wait(b) == 0, "\(log(1))")
         #expect(try ns.addresses(on: "lo").subtracting(["127.0.0.1/8", "::1/128"]) == Set(vips.map { $0 + "/32" }))
         #expect(try ns.rsagent("down", "-c", profile).status == 0)
     }

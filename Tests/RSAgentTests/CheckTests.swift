@@ -43,8 +43,19 @@ import Testing
         let elsewhere = Checks.run(
             dr, observe(sampleHost(extra: [owned("192.0.2.100"), foreign("192.0.2.100", on: 2, prefix: 24)])))
         #expect(finding(elsewhere, "vip.present")?.verdict == .pass)
-        #expect(finding(elsewhere, "vip.elsewhere")?.verdict == .fail)
-        #expect(finding(elsewhere, "vip.elsewhere")?.fix == "ip addr del 192.0.2.100/24 dev eth0")
+        // A VIP that is this host's own address (a /24 on eth0): the fix is the profile; a fix
+        // that deleted the address would cut the host off (issue 13, point 6).
+        #expect(finding(elsewhere, "vip.own_address")?.verdict == .fail)
+        #expect(finding(elsewhere, "vip.own_address")?.fix == "correct the VIP in the profile (-c PROFILE)")
+        // Someone's hand-made /32 on eth0: named, never deleted by a pasted command.
+        let handMade = Checks.run(
+            dr, observe(sampleHost(extra: [owned("192.0.2.100"), foreign("192.0.2.100", on: 2, prefix: 32)])))
+        #expect(finding(handMade, "vip.elsewhere")?.verdict == .fail)
+        #expect(finding(handMade, "vip.elsewhere")?.fix.contains("ip addr del") == false)
+        // No check ever suggests deleting an address or downing an interface.
+        for f in Checks.run(dr, observe(sampleHost(extra: [foreign("192.0.2.100", on: 2, prefix: 24)]))) {
+            #expect(!f.fix.contains("addr del") && !f.fix.contains(" down"), "\(f.id): \(f.fix)")
+        }
     }
 
     @Test(arguments: [EINVAL, EXDEV])

@@ -129,7 +129,7 @@ import Testing
             s.hasPrefix(
                 "adding 192.0.2.10/32 to lo: address already assigned by another program (not owned by rsagent)"))
         #expect(s.contains("ipv4: Address already assigned"))
-        #expect(s.contains("remove it or drop it from the profile"))
+        #expect(s.contains("take it over with `rsagent apply --adopt`, or drop it from the profile"))
     }
 
     @Test func permissionProblemsSayRunAsRoot() {

@@ -136,6 +136,14 @@ func moves(_ w: [Int]) -> [Int] { w.reduce(into: []) { if $0.last != $1 { $0.app
     }
 }
 
+/// A reconciler's verdict: converged (nil) or not (the reason); held down or not.
+func health(_ notConverged: String? = nil, held: Bool = false) -> HealthSnapshot {
+    var h = HealthSnapshot()
+    h.notConverged = notConverged
+    h.held = held
+    return h
+}
+
 func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport {
     var p = WeightPolicy(settings: LoadSettings())
     let s = cpuSample(
@@ -144,7 +152,8 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
             ServiceLoad(vip: IPAddress("192.0.2.100")!, service: ServicePort(proto: .tcp, port: 80), established: 7)
         ])
     let d = p.update(s, admin: admin)
-    return LoadReport(host: "rs1", rip: "10.0.0.21", admin: admin, held: held, sample: s, decision: d, interval: 1)
+    return LoadReport(host: "rs1", rip: "10.0.0.21", admin: admin, sample: s, decision: d, interval: 1)
+        .serving(health(held: held))
 }
 
 @Suite struct LoadReportTests {
@@ -152,7 +161,7 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         #expect(sampleReport().agentCheckLine == "ready up 75%\n")
         #expect(sampleReport(admin: .drain).agentCheckLine == "drain\n")
         #expect(sampleReport(admin: .maint).agentCheckLine == "maint\n")
-        #expect(sampleReport(held: true).agentCheckLine == "down\n")
+        #expect(sampleReport(held: true).agentCheckLine == "down #held down by `rsagent down`\n")
         #expect(sampleReport().with(admin: .drain, weight: 0).agentCheckLine == "drain\n")
         #expect(sampleReport(admin: .drain).with(admin: .ready, weight: 75).agentCheckLine == "ready up 75%\n")
     }
@@ -163,7 +172,12 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         #expect(AgentReading.parse(agentLine: "up,ready\t20%") == .ready(20))
         #expect(AgentReading.parse(agentLine: "drain") == .drain)
         #expect(AgentReading.parse(agentLine: "maint") == .maint)
-        #expect(AgentReading.parse(agentLine: "down #no reason") == .down)
+        #expect(AgentReading.parse(agentLine: "down #no reason") == .down("no reason"))
+        #expect(AgentReading.parse(agentLine: "down") == .down(nil))
+        // The description is free text: its words are not states.
+        #expect(
+            AgentReading.parse(agentLine: "down #drain the pool, maint at 5%") == .down("drain the pool, maint at 5%"))
+        #expect(AgentReading.parse(agentLine: "ready up 50% #maint") == .ready(50))
         #expect(AgentReading.parse(agentLine: "hello") == nil)
     }
 
@@ -173,7 +187,7 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         #expect(AgentReading.ready(100).keepalivedExitCode(max: 253) == 255)
         #expect(AgentReading.drain.keepalivedExitCode(max: 100) == 2)
         #expect(AgentReading.maint.keepalivedExitCode(max: 100) == 1)
-        #expect(AgentReading.down.keepalivedExitCode(max: 100) == 1)
+        #expect(AgentReading.down(nil).keepalivedExitCode(max: 100) == 1)
     }
 
     @Test func httpAnswersReadBack() throws {
@@ -206,7 +220,21 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         var c = ListenerCounters()
         c.served["http"] = 3
         c.refused["http"] = 1
-        let text = prometheusText(sampleReport(), counters: c)
+        var h = health()
+        h.vips = [.init(vip: IPAddress("192.0.2.100")!, device: "lo", present: true)]
+        h.facing = [.init(interface: "eth0", arpIgnore: 1, arpAnnounce: 2, rpFilter: 2)]
+        h.repairs["address"] = 3
+        h.lastReload = (false, 1_795_000_000)
+        let text = prometheusText(sampleReport(), counters: c, health: h)
+        #expect(text.contains("rsagent_converged 1\n"))
+        #expect(text.contains("rsagent_vip_present{vip=\"192.0.2.100\",device=\"lo\"} 1\n"))
+        #expect(text.contains("rsagent_repairs_total{what=\"address\"} 3\n"))
+        #expect(text.contains("rsagent_repairs_total{what=\"sysctl\"} 0\n"))
+        #expect(text.contains("rsagent_reload_success 0\n"))
+        #expect(text.contains("rsagent_reload_timestamp_seconds 1795000000\n"))
+        #expect(text.contains("rsagent_interface_arp_ignore{interface=\"eth0\"} 1\n"))
+        #expect(text.contains("rsagent_interface_rp_filter{interface=\"eth0\"} 2\n"))
+        #expect(text.contains("rsagent_conflicts 0\n"))
         #expect(text.contains("rsagent_weight 75\n"))
         #expect(text.contains("rsagent_service_established_connections{vip=\"192.0.2.100\",service=\"tcp/80\"} 7\n"))
         #expect(text.contains("rsagent_listener_refused_connections_total{listener=\"http\"} 1\n"))
@@ -236,7 +264,8 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         let r = sampleReport()
         let now = r.sampleTime + 1
         func get(_ uri: String, _ method: String = "GET") -> HTTPAnswer {
-            loadHTTPResponse(method: method, uri: uri, report: r, counters: ListenerCounters(), now: now)
+            loadHTTPResponse(
+                method: method, uri: uri, report: r, counters: ListenerCounters(), health: health(), now: now)
         }
         #expect(get("/weight").body == "75\n")
         #expect(get("/weight?x=1").status == 200)
@@ -249,11 +278,61 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         #expect(get("/load", "DELETE").status == 405)
         #expect(get("/weight", "HEAD").status == 200)
         let stale = loadHTTPResponse(
-            method: "GET", uri: "/healthz", report: r, counters: ListenerCounters(), now: r.sampleTime + 60)
+            method: "GET", uri: "/healthz", report: r, counters: ListenerCounters(), health: health(),
+            now: r.sampleTime + 60)
         #expect(stale.status == 503)
         #expect(
-            loadHTTPResponse(method: "GET", uri: "/weight", report: nil, counters: ListenerCounters(), now: 0).status
-                == 503)
+            loadHTTPResponse(
+                method: "GET", uri: "/weight", report: nil, counters: ListenerCounters(), health: health(), now: 0
+            ).status == 503)
+    }
+
+    /// DESIGN: directors never see a healthy agent that is not converged. Each protocol says
+    /// so — agent-check `down #reason`, weight 0, /healthz 503 with the reason, /load state and
+    /// reason, /metrics — and the admin state cannot mask it; converged again, all is back.
+    @Test func notConvergedIsOutOfServiceOnEveryProtocol() throws {
+        let why = "conflict: VIP 192.0.2.100 is also on eth0"
+        let h = health(why)
+        let r = sampleReport().serving(h)
+        #expect(r.agentCheckLine == "down #\(why)\n")
+        #expect(r.weight == 0)
+        #expect(r.state == "down" && r.converged == false && r.reason == why)
+        #expect(sampleReport(admin: .drain).serving(h).agentCheckLine == "down #\(why)\n")
+        let now = r.sampleTime + 1
+        func get(_ uri: String) -> HTTPAnswer {
+            loadHTTPResponse(method: "GET", uri: uri, report: r, counters: ListenerCounters(), health: h, now: now)
+        }
+        #expect(get("/healthz").status == 503)
+        #expect(get("/healthz").body == "down: \(why)\n")
+        #expect(get("/weight").body == "0\n")
+        #expect(get("/metrics").body.contains("rsagent_converged 0\n"))
+        #expect(get("/metrics").body.contains("rsagent_up 0\n"))
+        let load = try #require(
+            try JSONSerialization.jsonObject(with: Data(get("/load").body.utf8)) as? [String: Any])
+        #expect(load["state"] as? String == "down" && load["converged"] as? Bool == false)
+        #expect(load["reason"] as? String == why && load["weight"] as? Int == 0)
+        // What `rsagent weight` makes of it: down, with the reason (keepalived: exit 1).
+        let http = "HTTP/1.1 200 OK\r\n\r\n" + get("/load").body
+        #expect(AgentReading.parse(httpResponse: http) == .down(why))
+        #expect(AgentReading.parse(agentLine: r.agentCheckLine) == .down(why))
+        #expect(AgentReading.down(why).keepalivedExitCode(max: 100) == 1)
+        // Before the first pass the daemon is "starting": out of service too.
+        #expect(sampleReport().serving(HealthSnapshot()).state == "down")
+        // Through the board, as the listeners read it: the verdict applies at once, and the
+        // policy's weight is back as soon as the host matches again.
+        let shared = DaemonHealth()
+        let board = LoadBoard(settings: LoadSettings(), admin: .ready, health: shared)
+        board.record(cpuSample(25, at: 1), settings: LoadSettings(), host: "rs1", rip: nil)
+        #expect(board.report?.agentCheckLine.hasPrefix("down #starting") == true)
+        shared.update { $0.notConverged = nil }
+        #expect(board.report?.agentCheckLine == "ready up 75%\n")
+        shared.update { $0.notConverged = why }
+        #expect(board.report?.weight == 0)
+        shared.update { $0.notConverged = nil }
+        #expect(board.report?.weight == 75)
+        // A long reason stays one agent-check line of bounded length.
+        let long = sampleReport().serving(health(String(repeating: "x", count: 500) + "\nmore"))
+        #expect(long.agentCheckLine.utf8.count <= 7 + 200 + 1 && long.agentCheckLine.filter(\.isNewline).count == 1)
     }
 
     @Test func primaryAddressIsTheFacingInterfacesOwnAddress() {

@@ -86,16 +86,32 @@ import Testing
     }
 
     @Test func vipOnAnotherDeviceIsAConflictAndNeverRemoved() {
-        let host = sampleHost(extra: [foreign("192.0.2.100", on: 2, prefix: 24)])
+        let host = sampleHost(extra: [foreign("192.0.2.100", on: 2, prefix: 32)])
         let plan = Planner.plan(drLo, host: host, state: AgentState(), options: .init(adopt: true))
         #expect(plan.conflicts.map(\.id) == ["vip.elsewhere"])
         #expect(plan.conflicts[0].message.contains("eth0"))
+        #expect(!plan.conflicts[0].message.contains("ip addr del"))
         #expect(!plan.actions.contains { if case .removeAddress = $0 { true } else { false } })
+    }
+
+    /// Issue 13, point 6: a VIP equal to this host's own address (its RIP, a /24 on eth0) is
+    /// said to be exactly that; the fix is the profile, never deleting the address (which would
+    /// take the primary address and the default route with it).
+    @Test func aVIPThatIsTheHostsOwnAddressNeverSuggestsDeletingIt() {
+        let host = sampleHost(extra: [foreign("192.0.2.100", on: 2, prefix: 24)])
+        let plan = Planner.plan(drLo, host: host, state: AgentState())
+        #expect(plan.conflicts.map(\.id) == ["vip.own_address"])
+        #expect(plan.conflicts[0].message.contains("this host's own address (192.0.2.100/24 on eth0)"))
+        #expect(plan.conflicts[0].message.contains("fix the VIP in the profile"))
+        #expect(!plan.conflicts[0].message.contains("ip addr del"))
+        // Nor does any other conflict suggest deleting what rsagent does not own.
+        let foreignOnLo = Planner.plan(drLo, host: sampleHost(extra: [foreign("192.0.2.100")]), state: AgentState())
+        #expect(foreignOnLo.conflicts.allSatisfy { !$0.message.contains("addr del") })
     }
 
     @Test func sameAddressOnTwoDevicesIsSeenOnBoth() {
         // Owned on lo (fine) and, foreign, on eth0 (a conflict); and owned on eth0 only once moved.
-        let host = sampleHost(extra: [owned("192.0.2.100"), foreign("192.0.2.100", on: 2, prefix: 24)])
+        let host = sampleHost(extra: [owned("192.0.2.100"), foreign("192.0.2.100", on: 2, prefix: 32)])
         let plan = Planner.plan(drLo, host: host, state: AgentState())
         #expect(plan.conflicts.map(\.id) == ["vip.elsewhere"])
         #expect(!plan.actions.contains(.addAddress(IPAddress("192.0.2.100")!, device: "lo")))

@@ -6,10 +6,14 @@ For DURATION seconds, against each port in --ports, at once:
   - 1,000 idle connections, opened and never written to;
   - 1 MB request lines (with and without a final newline);
   - random bytes;
-  - half-open connections: a partial request, then shutdown(SHUT_WR), never read.
-Meanwhile one reader does GET /load on --load (a fresh connection each time, every 20 ms) and
-records its latency. Prints one JSON line: latency percentiles, reader failures, and what the
-abusers managed. Bounded: every loop stops at the deadline; every socket is closed at the end.
+  - half-open connections: a partial request, then shutdown(SHUT_WR), never read;
+  - stalled requests: a partial request head, then silence;
+  - slowloris: --slow connections that each trickle one more header byte every 0.5 s.
+All of that comes from --host's own address (127.0.0.1): one client. Meanwhile one reader — a
+director at another address (--reader-source, 127.0.0.2) — does GET /load on --load (a fresh
+connection each time, every 20 ms) and records its latency. Prints one JSON line: latency
+percentiles, reader failures, and what the abusers managed. Bounded: every loop stops at the
+deadline; every socket is closed at the end.
 """
 import argparse, json, multiprocessing, random, resource, socket, threading, time
 
@@ -19,6 +23,8 @@ ap.add_argument("--ports", required=True, help="comma-separated TCP ports to abu
 ap.add_argument("--load", type=int, required=True, help="the load report's HTTP port")
 ap.add_argument("--duration", type=float, default=10)
 ap.add_argument("--idle", type=int, default=1000)
+ap.add_argument("--slow", type=int, default=300, help="slowloris connections per port")
+ap.add_argument("--reader-source", default="127.0.0.2")
 args = ap.parse_args()
 
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -26,7 +32,8 @@ resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 deadline = time.monotonic() + args.duration
 ports = [int(p) for p in args.ports.split(",")]
 held, lock = [], threading.Lock()
-stats = {"idle_open": 0, "idle_failed": 0, "big_lines": 0, "random": 0, "half_open": 0}
+stats = {"idle_open": 0, "idle_failed": 0, "big_lines": 0, "random": 0, "half_open": 0, "stalled": 0,
+         "slow_opened": 0, "slow_cut": 0}
 
 
 def count(key, n=1):
@@ -98,13 +105,53 @@ def half_open(port):
         time.sleep(0.02)
 
 
+def stalled(port):
+    """Partial request heads, then nothing more: the header deadline must end them."""
+    while time.monotonic() < deadline:
+        try:
+            s = connect(port)
+            s.sendall(b"GET /load HTTP/1.1\r\nHost: x\r\n")
+            with lock:
+                held.append(s)
+            count("stalled")
+        except OSError:
+            pass
+        time.sleep(0.02)
+
+
+def slowloris(port):
+    """--slow connections, each sending one more byte of an endless header every 0.5 s; a
+    connection the server cut is replaced. Counts the cuts (the header deadline at work)."""
+    live = []
+    while time.monotonic() < deadline:
+        while len(live) < args.slow and time.monotonic() < deadline:
+            try:
+                s = connect(port)
+                s.setblocking(False)
+                s.send(b"GET /load HTTP/1.1\r\nX-a: ")
+                live.append(s)
+                count("slow_opened")
+            except OSError:
+                break
+        for s in list(live):
+            try:
+                s.send(b"a")
+            except OSError:
+                live.remove(s)
+                s.close()
+                count("slow_cut")
+        time.sleep(0.5)
+    with lock:
+        held.extend(live)
+
+
 def reader(out):
     """In a process of its own, so the abusers' threads cannot delay it (Python's GIL)."""
     latencies, failures = [], []
     while time.monotonic() < deadline:
         t = time.monotonic()
         try:
-            s = socket.create_connection((args.host, args.load), timeout=5)
+            s = socket.create_connection((args.host, args.load), timeout=5, source_address=(args.reader_source, 0))
             s.sendall(b"GET /load HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n")
             data = b""
             while True:
@@ -128,7 +175,8 @@ polling = multiprocessing.Process(target=reader, args=(results,))
 polling.start()
 threads = []
 for p in ports:
-    threads += [threading.Thread(target=f, args=(p,)) for f in (idle, big_lines, random_bytes, half_open)]
+    threads += [threading.Thread(target=f, args=(p,))
+                for f in (idle, big_lines, random_bytes, half_open, stalled, slowloris)]
 for t in threads:
     t.start()
 for t in threads:

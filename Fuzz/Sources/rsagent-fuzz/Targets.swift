@@ -25,7 +25,9 @@ enum FuzzTargets {
             let parse = rest.withUnsafeBytes { HTTPRequestHead.parse($0) }
             guard case .request(let h) = parse else { return }
             precondition(h.length > 0 && h.length <= rest.count, "a head longer than its input")
-            let a = loadHTTPResponse(method: h.method, uri: h.path, report: nil, counters: ListenerCounters(), now: 0)
+            let a = loadHTTPResponse(
+                method: h.method, uri: h.path, report: nil, counters: ListenerCounters(), health: HealthSnapshot(),
+                now: 0)
             _ = a.serialized(keepAlive: h.keepAlive, head: h.method == "HEAD")
             _ = testHTTPResponse(method: h.method, uri: h.path, wantsJSON: h.wantsJSON, answer: answer)
                 .serialized(keepAlive: h.keepAlive)

@@ -17,10 +17,13 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var lastRepair: String?
     /// Why the daemon is not re-asserting right now: `maint`, or a deliberate `rsagent down`.
     public var paused: String?
+    /// Why the host does not match the profile (directors are told down meanwhile); nil when
+    /// it does.
+    public var notConverged: String? = HealthSnapshot.starting
 
     enum CodingKeys: String, CodingKey {
         case pid, startedAt = "started_at", profile, repairs, lastRepairAt = "last_repair_at"
-        case lastRepair = "last_repair", paused
+        case lastRepair = "last_repair", paused, notConverged = "not_converged"
     }
 
     /// Now, ISO 8601 in UTC.
@@ -44,6 +47,49 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
         else { return nil }
         return s
     }
+}
+
+/// `state_dir/daemon.lock`, held by the one `rsagent run` of a state_dir for its whole life: a
+/// second daemon on the same state_dir exits at once instead of taking over the admin socket.
+public final class DaemonLock {
+    private let fd: Int32
+
+    private init(fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+
+    public static func path(_ stateDir: String) -> String { stateDir + "/daemon.lock" }
+
+    /// Takes the lock, or says which process holds it.
+    public static func acquire(stateDir: String) throws -> DaemonLock {
+        try StateStore(directory: stateDir).makeDirectory()
+        let p = path(stateDir)
+        let fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StateFileError(path: p, errno: errno) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = readTextFile(p).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            close(fd)
+            let who = holder.map { "pid \($0)\(processSummary($0).map { " (\($0))" } ?? "")" } ?? "another process"
+            throw SystemError(
+                operation: "starting rsagent run with state_dir \(stateDir)", errno: EWOULDBLOCK,
+                reason:
+                    "\(who) already runs there and keeps this host; only one daemon per state_dir — stop it first (systemctl stop rsagent), or use its admin socket (rsagent drain/maint/ready)"
+            )
+        }
+        // The holder's pid, for the sentence above (truncate then write: one short line).
+        _ = ftruncate(fd, 0)
+        let line = Array("\(getpid())\n".utf8)
+        _ = pwrite(fd, line, line.count, 0)
+        return DaemonLock(fd: fd)
+    }
+}
+
+/// `pid N`'s command line, shortened for messages (`rsagent run -c /etc/rsagent/rsagent.yaml`).
+func processSummary(_ pid: Int32) -> String? {
+    guard let raw = readFile("/proc/\(pid)/cmdline"), !raw.isEmpty else { return nil }
+    let words = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+    guard var first = words.first else { return nil }
+    if let slash = first.lastIndex(of: "/") { first = String(first[first.index(after: slash)...]) }
+    return LoadReport.oneLine(([first] + words.dropFirst()).joined(separator: " "), max: 120)
 }
 
 /// Files in `state_dir` through which `down` and the admin state speak to a running daemon.

@@ -31,28 +31,36 @@ public final class LoadBoard: @unchecked Sendable {
     private var policy: WeightPolicy
     private var admin: AdminState
     private var current: LoadReport?
+    /// What the reconciler knows; applied to every report as it is read.
+    public let health: DaemonHealth
     /// Connections each load-report listener holds at once.
     public static let connectionCap = 256
     /// Admission for the load report's listeners.
     public let gate = ConnectionGate(cap: LoadBoard.connectionCap)
 
-    public init(settings: LoadSettings, admin: AdminState) {
+    public init(settings: LoadSettings, admin: AdminState, health: DaemonHealth) {
         policy = WeightPolicy(settings: settings)
         self.admin = admin
+        self.health = health
     }
 
-    public var report: LoadReport? { lock.withLock { current } }
+    /// The report as directors see it now: the last sample, with the admin state and the
+    /// reconciler's verdict applied at once (a conflict must not wait for the next sample).
+    public var report: LoadReport? {
+        let h = health.snapshot
+        return lock.withLock { current }?.serving(h)
+    }
 
     /// Feeds a sample through the weight policy; returns the new report and the decision.
     @discardableResult
     public func record(
-        _ sample: LoadSample, settings: LoadSettings, host: String, rip: IPAddress?, held: Bool
+        _ sample: LoadSample, settings: LoadSettings, host: String, rip: IPAddress?
     ) -> (LoadReport, WeightPolicy.Decision) {
         lock.withLock {
             policy.reconfigure(settings)
             let d = policy.update(sample, admin: admin)
             let r = LoadReport(
-                host: host, rip: rip?.description, admin: admin, held: held, sample: sample, decision: d,
+                host: host, rip: rip?.description, admin: admin, sample: sample, decision: d,
                 interval: settings.interval)
             current = r
             return (r, d)
@@ -81,9 +89,6 @@ public final class LoadMonitor: Service, @unchecked Sendable {
     private var rip: IPAddress?
     /// The facing interfaces the RIP was looked up for (`nil` inside: the default route's).
     private var ripLookedUpFor: [String]??
-    /// The listener settings as bound, and the reloaded ones last warned about.
-    private var bound: LoadSettings?
-    private var warnedAbout: LoadSettings?
     private let stopLock = NSLock()
     private var stopping = false
     private var isStopping: Bool { stopLock.withLock { stopping } }
@@ -106,24 +111,11 @@ public final class LoadMonitor: Service, @unchecked Sendable {
             rip = lookUpPrimaryAddress(profile: p)
             ripLookedUpFor = .some(p.interfaces)
         }
-        let settings = p.load ?? LoadSettings()
         // Thresholds, clamps and smoothing follow a reload; the listeners stay where they were
-        // bound (moving them would drop readers mid-way): say so once per change.
-        if let bound {
-            let moved =
-                bound.http != settings.http || bound.agentCheck != settings.agentCheck || bound.allow != settings.allow
-            if moved && warnedAbout != settings {
-                logger.warning(
-                    "load report: load.http, load.agent_check or load.allow changed in the reloaded profile; they take effect when rsagent run restarts"
-                )
-                warnedAbout = settings
-            }
-        } else {
-            bound = settings
-        }
+        // bound (the reconciler says so when a reload moves them).
+        let settings = p.load ?? LoadSettings()
         let sample = try sampler.sample(vips: p.vips)
-        let held = access(DaemonSignals.heldPath(p.stateDir), F_OK) == 0
-        let (r, d) = board.record(sample, settings: settings, host: host, rip: rip, held: held)
+        let (r, d) = board.record(sample, settings: settings, host: host, rip: rip)
         if d.changed {
             let why = d.limitedBy.map { ", limited by \($0.rawValue)" } ?? ""
             logger.notice("load report: weight \(r.weight) (capacity \(Int(d.target.rounded()))%\(why))")
@@ -176,11 +168,12 @@ public struct LoadReportServices: Sendable {
 
     /// nil when the profile has no `load.http` and no `load.agent_check`.
     public static func start(
-        profile: Profile, logger: Logger, current: @escaping @Sendable () -> Profile
+        profile: Profile, health: DaemonHealth, logger: Logger, current: @escaping @Sendable () -> Profile
     ) async throws -> LoadReportServices? {
         guard let settings = profile.load, settings.http != nil || settings.agentCheck != nil else { return nil }
         let admin = AdminState(rawValue: DaemonSignals.adminState(profile.stateDir)) ?? .ready
-        let monitor = LoadMonitor(board: LoadBoard(settings: settings, admin: admin), logger: logger, profile: current)
+        let monitor = LoadMonitor(
+            board: LoadBoard(settings: settings, admin: admin, health: health), logger: logger, profile: current)
         do { try monitor.sampleOnce() } catch { logger.error("load report: \(error)") }
         let server = LoadServer(board: monitor.board, settings: settings, logger: logger)
         try await server.bind()

@@ -9,8 +9,14 @@ public struct LoadReport: Sendable, Codable, Equatable {
     public var version: String = RSAgentVersion.string
     /// `ready | drain | maint`.
     public var adminState: String
-    /// `up`, or `down` while a deliberate `rsagent down` holds the VIPs off this host.
-    public var state: String
+    /// `up`, or `down` while directors must not send traffic here: the host does not match the
+    /// profile (see `reason`), or a deliberate `rsagent down` holds the VIPs off this host.
+    public var state: String = "up"
+    /// False while the host does not match the profile (a conflict, a failed apply, the first
+    /// pass not done yet): directors are then told `down` and weight 0.
+    public var converged: Bool = true
+    /// Why the state is `down`; nil while up.
+    public var reason: String?
     /// What directors should use, 0–100 (percent of capacity).
     public var weight: Int
     /// The unsmoothed capacity of the most constrained metric, 0–100.
@@ -47,20 +53,19 @@ public struct LoadReport: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case host, rip, version, adminState = "admin_state", state, weight, target, smoothed
+        case host, rip, version, adminState = "admin_state", state, converged, reason, weight, target, smoothed
         case limitedBy = "limited_by", capacity, metrics, sampledAt = "sampled_at"
         case sampleTime = "sample_time", intervalSeconds = "interval_seconds"
     }
 
     public init(
-        host: String, rip: String?, admin: AdminState, held: Bool, sample: LoadSample,
+        host: String, rip: String?, admin: AdminState, sample: LoadSample,
         decision: WeightPolicy.Decision, interval: Double
     ) {
         self.host = host
         self.rip = rip
         adminState = admin.rawValue
-        state = held ? "down" : "up"
-        weight = held ? 0 : decision.weight
+        weight = decision.weight
         target = (decision.target * 10).rounded() / 10
         smoothed = (decision.smoothed * 10).rounded() / 10
         limitedBy = decision.limitedBy?.rawValue
@@ -81,21 +86,56 @@ public struct LoadReport: Sendable, Codable, Equatable {
     public func with(admin: AdminState, weight: Int) -> LoadReport {
         var r = self
         r.adminState = admin.rawValue
-        r.weight = state == "down" ? 0 : weight
+        r.weight = weight
         return r
     }
 
+    /// The report as directors must see it given what the reconciler knows: `down`, weight 0
+    /// and the reason while the host is held down or does not match the profile.
+    public func serving(_ health: HealthSnapshot) -> LoadReport {
+        var r = self
+        r.converged = health.notConverged == nil
+        if let why = health.outOfService {
+            r.state = "down"
+            r.reason = why
+            r.weight = 0
+        } else {
+            r.state = "up"
+            r.reason = nil
+        }
+        return r
+    }
     /// The HAProxy agent-check reply (one line, the grammar of HAProxy 2.6: `agent-check` in
     /// its configuration manual). `ready up 75%` puts a server back in service from any
     /// agent-set state and sets its weight to 75 % of the configured one; `drain` keeps
     /// existing sessions and sends no new ones; `maint` takes it out; `down` marks it failed.
+    ///
+    /// While down, the reason follows a `#`: HAProxy shows that text on its stats page.
+    ///
+    /// `maint` wins over "not converged": in maintenance the agent deliberately asserts nothing,
+    /// and directors should read that, not a fault. A deliberate `rsagent down` wins over both.
     public var agentCheckLine: String {
-        if state == "down" { return "down\n" }
+        let heldDown = state == "down" && converged
+        if state == "down" && (heldDown || adminState != "maint") {
+            return reason.map { "down #\(Self.oneLine($0, max: 200))\n" } ?? "down\n"
+        }
         switch adminState {
         case "drain": return "drain\n"
         case "maint": return "maint\n"
         default: return "ready up \(weight)%\n"
         }
+    }
+}
+
+extension LoadReport {
+    /// `text` on one line of at most `max` bytes (an agent-check reply is one line).
+    static func oneLine(_ text: String, max: Int) -> String {
+        var out = String(text.map { $0.isNewline ? " " : $0 })
+        if out.utf8.count > max {
+            while out.utf8.count > max - 3 { out.removeLast() }
+            out += "..."
+        }
+        return out
     }
 }
 
@@ -124,7 +164,11 @@ func isoTime(_ t: Double) -> String {
 
 /// Prometheus text exposition format 0.0.4: `# HELP` and `# TYPE` before each family, base
 /// units in the names (`_bytes`, `_seconds`, `_ratio`), counters ending in `_total`.
-public func prometheusText(_ r: LoadReport, counters: ListenerCounters) -> String {
+///
+/// `health` adds what the reconciler knows, for alerting: convergence, VIP presence, repairs,
+/// conflicts, the last reload, and the effective ARP and rp_filter values of each facing
+/// interface.
+public func prometheusText(_ r: LoadReport, counters: ListenerCounters, health: HealthSnapshot) -> String {
     var out = ""
     func family(_ name: String, _ type: String, _ help: String, _ samples: [(labels: String, value: String)]) {
         guard !samples.isEmpty else { return }
@@ -153,8 +197,45 @@ public func prometheusText(_ r: LoadReport, counters: ListenerCounters) -> Strin
         "rsagent_admin_state", "gauge", "1 for the current admin state (ready, drain, maint), 0 for the others.",
         AdminState.allCases.map { (label([("state", $0.rawValue)]), r.adminState == $0.rawValue ? "1" : "0") })
     family(
-        "rsagent_up", "gauge", "0 while `rsagent down` holds the VIPs off this realserver, else 1.",
+        "rsagent_up", "gauge",
+        "0 while directors are told down (held down by `rsagent down`, or not converged), else 1.",
         [("", r.state == "down" ? "0" : "1")])
+    family(
+        "rsagent_converged", "gauge",
+        "1 while the host matches the profile, else 0 (the reason is in /load and `rsagent status`).",
+        [("", health.notConverged == nil ? "1" : "0")])
+    family(
+        "rsagent_conflicts", "gauge", "Conflicts between the profile and the host found by the last pass.",
+        [("", String(health.conflicts))])
+    family(
+        "rsagent_vip_present", "gauge", "1 when the VIP is on its device, else 0.",
+        health.vips.map {
+            (label([("vip", $0.vip.description), ("device", $0.device)]), $0.present ? "1" : "0")
+        })
+    family(
+        "rsagent_repairs_total", "counter", "Repairs of drift since the daemon started, by what was repaired.",
+        ["address", "device", "link", "sysctl"].map {
+            (label([("what", $0)]), String(health.repairs[$0] ?? 0))
+        })
+    if let reload = health.lastReload {
+        family(
+            "rsagent_reload_success", "gauge", "1 when the last reload (SIGHUP) took the new profile, else 0.",
+            [("", reload.success ? "1" : "0")])
+        family(
+            "rsagent_reload_timestamp_seconds", "gauge", "When the last reload was asked for, seconds since the epoch.",
+            [("", number(reload.at))])
+    }
+    for (name, help, value) in [
+        (
+            "rsagent_interface_arp_ignore",
+            "Effective arp_ignore (max of all and the interface) of a facing interface.",
+            { (f: HealthSnapshot.FacingSysctls) in f.arpIgnore }
+        ),
+        ("rsagent_interface_arp_announce", "Effective arp_announce of a facing interface.", { $0.arpAnnounce }),
+        ("rsagent_interface_rp_filter", "Effective rp_filter of a facing interface.", { $0.rpFilter }),
+    ] {
+        family(name, "gauge", help, health.facing.map { (label([("interface", $0.interface)]), String(value($0))) })
+    }
     if let cpu = r.metrics.cpuUtilisation {
         family(
             "rsagent_cpu_utilisation_ratio", "gauge", "CPU utilisation over the last sample interval, 0-1.",

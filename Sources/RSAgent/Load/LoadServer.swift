@@ -31,10 +31,10 @@ public final class LoadServer: Service, @unchecked Sendable {
                     group: group, endpoint: e, key: "load.http", listener: "http", gate: board.gate,
                     allow: settings.allow, logger: logger
                 ) { ch in
-                    try configureHTTP(ch) { h, _ in
+                    try configureHTTP(ch, gate: board.gate) { h, _ in
                         loadHTTPResponse(
                             method: h.method, uri: h.path, report: board.report,
-                            counters: board.gate.listenerCounters, now: wallSeconds())
+                            counters: board.gate.listenerCounters, health: board.health.snapshot, now: wallSeconds())
                     }
                 })
         }

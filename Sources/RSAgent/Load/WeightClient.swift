@@ -10,7 +10,9 @@ public enum AgentReading: Sendable, Equatable {
     case ready(Int)
     case drain
     case maint
-    case down
+    /// Out of service, with the agent's reason when it gave one (`down #why`, or `reason` in
+    /// `/load`).
+    case down(String?)
 
     /// The weight a director should set: `--max` × percent, rounded; 0 unless ready.
     public func weight(max: Int) -> Int {
@@ -28,10 +30,14 @@ public enum AgentReading: Sendable, Equatable {
     }
 
     /// Parses an agent-check line in HAProxy's grammar: words separated by spaces, tabs or
-    /// commas; `N%` a weight; `drain`, `maint`, `down`/`fail`/`stopped` states; `ready`/`up`.
-    /// Any agent (not only rsagent) speaking that protocol is understood.
+    /// commas; `N%` a weight; `drain`, `maint`, `down`/`fail`/`stopped` states; `ready`/`up`;
+    /// a description after `#`. Any agent (not only rsagent) speaking that protocol is understood.
     public static func parse(agentLine text: String) -> AgentReading? {
-        let line = text.split(whereSeparator: \.isNewline).first ?? ""
+        let whole = text.split(whereSeparator: \.isNewline).first ?? ""
+        // The description is free text: its words are not states.
+        let hash = whole.firstIndex(of: "#")
+        let line = whole[..<(hash ?? whole.endIndex)]
+        let description = hash.map { whole[whole.index(after: $0)...].trimmingCharacters(in: .whitespaces) }
         var percent: Int?, state: AgentReading?, sawReady = false
         for word in line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," }) {
             let w = word.lowercased()
@@ -42,7 +48,7 @@ public enum AgentReading: Sendable, Equatable {
             } else if w == "maint" {
                 state = .maint
             } else if w == "down" || w == "fail" || w == "stopped" {
-                if state != .maint { state = .down }
+                if state != .maint { state = .down(description.flatMap { $0.isEmpty ? nil : $0 }) }
             } else if w == "ready" || w == "up" {
                 sawReady = true
             }
@@ -63,9 +69,10 @@ public enum AgentReading: Sendable, Equatable {
             var weight: Int
             var admin_state: String
             var state: String
+            var reason: String?
         }
         guard let l = try? JSONDecoder().decode(Load.self, from: Data(body.utf8)) else { return nil }
-        if l.state == "down" { return .down }
+        if l.state == "down" { return .down(l.reason) }
         switch l.admin_state {
         case "drain": return .drain
         case "maint": return .maint
@@ -78,8 +85,8 @@ public enum AgentReading: Sendable, Equatable {
 /// understood: the agent-check port speaks first, so the client listens briefly before asking;
 /// if nothing comes, it asks for `GET /load` over HTTP/1.0.
 public func readAgent(host: String, port: Int, timeout: Double) throws -> AgentReading {
-    let what = "reading the load report of \(host):\(port)"
-    let request = "GET /load HTTP/1.0\r\nHost: \(host)\r\nAccept: application/json\r\n\r\n"
+    let what = "reading the load report of \(endpointText(ip: host, port: port))"
+    let request = "GET /load HTTP/1.0\r\nHost: \(hostHeader(host))\r\nAccept: application/json\r\n\r\n"
     let text = try talk(
         host: host, port: port, timeout: timeout, listenFirst: min(0.25, timeout / 4), request: request, what: what,
         silent: "is rsagent run serving load.http or load.agent_check there?", refused: "load.allow")

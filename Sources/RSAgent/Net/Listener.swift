@@ -38,82 +38,106 @@ func requestPath(_ uri: String) -> Substring {
     uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? uri[...]
 }
 
-/// Admission for the daemon's listeners: a peer outside the allowed networks is closed
-/// unanswered and counted. At the per-listener cap, a listener whose peers speak first (HTTP)
-/// closes the connection that has been silent longest to make room, so a flood of idle
-/// connections cannot lock readers out; with no silent one to close, the newcomer is refused.
+/// Admission for the daemon's listeners, so that readers (directors) keep being answered
+/// whatever other clients do:
+///
+/// - a peer outside the allowed networks is closed unanswered and counted;
+/// - one source address holds at most `sourceShare` connections of a listener (an eighth of the
+///   cap), so a single client can never take every slot;
+/// - at the per-listener cap (or at its source's share), a listener whose peers speak first
+///   (HTTP) closes the connection that has waited longest without sending a complete request —
+///   an idle one, a slowloris trickling a header, a keep-alive between requests — to make room;
+///   with none to close, the newcomer is refused.
 public final class ConnectionGate: @unchecked Sendable {
+    private struct Waiting {
+        var listener: String
+        var source: IPAddress?
+        var channel: any Channel
+        /// Order of the last complete request (or of the connect): smallest waited longest.
+        var since: UInt64
+    }
     private let lock = NSLock()
     private var counters = ListenerCounters()
     private var open: [String: Int] = [:]
-    /// Connections that have not sent a byte yet, oldest first, per listener.
-    private var silent: [String: [any Channel]] = [:]
+    private var bySource: [String: [IPAddress: Int]] = [:]
+    private var waiting: [ObjectIdentifier: Waiting] = [:]
+    private var clock: UInt64 = 0
     /// Most connections a listener holds at once.
     public let cap: Int
+    /// Most connections one source address holds on one listener.
+    public var sourceShare: Int { max(4, cap / 8) }
 
     public init(cap: Int) { self.cap = cap }
 
     public var listenerCounters: ListenerCounters { lock.withLock { counters } }
 
-    /// Admits `channel` on `listener` unless `allowed` is false or the cap is reached (and,
-    /// with `evictSilent`, no silent connection can make room). Each admitted connection must
-    /// be `release`d when it closes.
-    public func admit(_ listener: String, allowed: Bool, channel: any Channel, evictSilent: Bool) -> Bool {
+    /// Admits `channel` from `source` on `listener` unless `allowed` is false or no room can be
+    /// made. Each admitted connection must be `release`d when it closes.
+    public func admit(
+        _ listener: String, allowed: Bool, channel: any Channel, source: IPAddress?, evictWaiting: Bool
+    ) -> Bool {
         var victim: (any Channel)?
         let admitted = lock.withLock {
             guard allowed else {
                 counters.refused[listener, default: 0] += 1
                 return false
             }
-            if open[listener, default: 0] >= cap {
-                guard evictSilent, silent[listener]?.isEmpty == false else {
+            let fromSource = source.map { bySource[listener]?[$0] ?? 0 } ?? 0
+            if fromSource >= sourceShare || open[listener, default: 0] >= cap {
+                // At its source's share, the source makes room from its own connections.
+                let scope = fromSource >= sourceShare ? source : nil
+                guard evictWaiting, let v = longestWaiting(listener, source: scope) else {
                     counters.refused[listener, default: 0] += 1
                     return false
                 }
-                victim = silent[listener]!.removeFirst()
+                waiting[ObjectIdentifier(v)] = nil
+                victim = v
                 counters.evicted[listener, default: 0] += 1
             }
             open[listener, default: 0] += 1
+            if let source { bySource[listener, default: [:]][source, default: 0] += 1 }
             counters.served[listener, default: 0] += 1
-            if evictSilent { silent[listener, default: []].append(channel) }
+            if evictWaiting {
+                clock += 1
+                waiting[ObjectIdentifier(channel)] = Waiting(
+                    listener: listener, source: source, channel: channel, since: clock)
+            }
             return true
         }
         victim?.close(promise: nil)  // outside the lock: its release takes it again
         return admitted
     }
 
-    /// The peer sent its first bytes: it is no longer a candidate for eviction.
-    func spoke(_ listener: String, _ channel: any Channel) {
-        lock.withLock { silent[listener]?.removeAll { $0 === channel } }
+    private func longestWaiting(_ listener: String, source: IPAddress?) -> (any Channel)? {
+        waiting.values.filter { $0.listener == listener && (source == nil || $0.source == source) }
+            .min { $0.since < $1.since }?.channel
     }
 
-    public func release(_ listener: String, _ channel: any Channel) {
+    /// A complete request arrived: the connection has waited no time at all now.
+    func requested(_ channel: any Channel) {
         lock.withLock {
-            open[listener, default: 1] -= 1
-            silent[listener]?.removeAll { $0 === channel }
+            guard waiting[ObjectIdentifier(channel)] != nil else { return }
+            clock += 1
+            waiting[ObjectIdentifier(channel)]?.since = clock
         }
     }
-}
 
-/// Tells the gate when a connection first speaks, then steps out of the pipeline.
-final class FirstBytes: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = NIOAny
-    let gate: ConnectionGate
-    let listener: String
-    init(gate: ConnectionGate, listener: String) { self.gate = gate; self.listener = listener }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        gate.spoke(listener, context.channel)
-        context.fireChannelRead(data)
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    public func release(_ listener: String, _ channel: any Channel, source: IPAddress?) {
+        lock.withLock {
+            open[listener, default: 1] -= 1
+            if let source, let n = bySource[listener]?[source] {
+                bySource[listener]?[source] = n > 1 ? n - 1 : nil
+            }
+            waiting[ObjectIdentifier(channel)] = nil
+        }
     }
 }
 
 /// Binds one TCP listener whose connections pass `gate` (with `allow`; empty allows all) and
 /// then get `configure`d. A port that cannot be had is one sentence naming the profile key.
 /// `conversational`: the peer sends requests (HTTP). Such connections get `TCP_NODELAY` and,
-/// at the cap, the longest-silent one makes room. A server that writes once and closes gains
-/// nothing from either, and saves the system call and the bookkeeping.
+/// at the cap, the one waiting longest for a complete request makes room. A server that writes
+/// once and closes gains nothing from either, and saves the system call and the bookkeeping.
 func bindListener(
     group: any EventLoopGroup, endpoint e: Endpoint, key: String, listener: String, gate: ConnectionGate,
     allow: [CIDR], logger: Logger, conversational: Bool = true,
@@ -125,16 +149,15 @@ func bindListener(
         .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
     if conversational { bootstrap = bootstrap.childChannelOption(.tcpOption(.tcp_nodelay), value: 1) }
     bootstrap = bootstrap.childChannelInitializer { channel in
-        let allowed = allow.isEmpty || peerAddress(channel).map { a in allow.contains { $0.contains(a) } } == true
-        guard gate.admit(listener, allowed: allowed, channel: channel, evictSilent: conversational) else {
+        let peer = peerAddress(channel)
+        let allowed = allow.isEmpty || peer.map { a in allow.contains { $0.contains(a) } } == true
+        guard gate.admit(listener, allowed: allowed, channel: channel, source: peer, evictWaiting: conversational)
+        else {
             channel.close(promise: nil)
             return channel.eventLoop.makeSucceededVoidFuture()
         }
-        channel.closeFuture.whenComplete { _ in gate.release(listener, channel) }
+        channel.closeFuture.whenComplete { _ in gate.release(listener, channel, source: peer) }
         do {
-            if conversational {
-                try channel.pipeline.syncOperations.addHandler(FirstBytes(gate: gate, listener: listener))
-            }
             try configure(channel)
             return channel.eventLoop.makeSucceededVoidFuture()
         } catch {
@@ -160,14 +183,16 @@ func peerAddress(_ channel: any Channel) -> IPAddress? {
     return IPAddress(text)
 }
 
-/// Adds a 10 s idle timeout and `AnswerHTTP`. `repeatable`: the same request on the same
-/// connection always gets the same answer (the test service), so its bytes are kept and reused.
+/// Adds a 10 s idle timeout and `AnswerHTTP`, which tells `gate` of each complete request.
+/// `repeatable`: the same request on the same connection always gets the same answer (the test
+/// service), so its bytes are kept and reused.
 func configureHTTP(
-    _ channel: any Channel, repeatable: Bool = false, answer: @escaping (HTTPRequestHead, any Channel) -> HTTPAnswer
+    _ channel: any Channel, gate: ConnectionGate, repeatable: Bool = false,
+    answer: @escaping (HTTPRequestHead, any Channel) -> HTTPAnswer
 ) throws {
     try channel.pipeline.syncOperations.addHandlers([
         IdleStateHandler(readTimeout: .seconds(10)), CloseWhenIdle(),
-        AnswerHTTP(repeatable: repeatable, answer: answer),
+        AnswerHTTP(repeatable: repeatable, gate: gate, answer: answer),
     ])
 }
 
@@ -187,18 +212,24 @@ final class CloseWhenIdle: ChannelInboundHandler {
 /// pre-formatted response (pipelined requests in order, flushed together); keep-alive
 /// honoured. Input is bounded: a head over 16 KiB is answered 431, a malformed one 400, and a
 /// request with a body is answered and the connection closed, so nothing a client sends is
-/// buffered beyond one head.
+/// buffered beyond one head. A head must be complete within `headerTimeout` of its first byte
+/// (nginx's `client_header_timeout`): a client trickling a header is closed then.
 final class AnswerHTTP: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
+    /// Seconds from a request's first byte to its complete head.
+    static let headerTimeout: Int64 = 5
     private let answer: (HTTPRequestHead, any Channel) -> HTTPAnswer
     private let repeatable: Bool
+    private let gate: ConnectionGate
     private var pending: ByteBuffer?
+    private var headerDeadline: Scheduled<Void>?
     private var closing = false
     private var last: (head: HTTPRequestHead, bytes: ByteBuffer)?
 
-    init(repeatable: Bool, answer: @escaping (HTTPRequestHead, any Channel) -> HTTPAnswer) {
+    init(repeatable: Bool, gate: ConnectionGate, answer: @escaping (HTTPRequestHead, any Channel) -> HTTPAnswer) {
         self.repeatable = repeatable
+        self.gate = gate
         self.answer = answer
     }
 
@@ -227,12 +258,21 @@ final class AnswerHTTP: ChannelInboundHandler {
             switch parse {
             case .incomplete:
                 pending = input
+                if headerDeadline == nil {
+                    let channel = context.channel
+                    headerDeadline = context.eventLoop.scheduleTask(in: .seconds(Self.headerTimeout)) {
+                        channel.close(promise: nil)
+                    }
+                }
                 return
             case .tooLarge:
                 fail(context, 431, "Request Header Fields Too Large")
             case .malformed:
                 fail(context, 400, "Bad Request")
             case .request(let head):
+                headerDeadline?.cancel()
+                headerDeadline = nil
+                gate.requested(context.channel)
                 input.moveReaderIndex(forwardBy: head.length)
                 let bytes = response(head, context)
                 if head.keepAlive {
@@ -262,6 +302,11 @@ final class AnswerHTTP: ChannelInboundHandler {
             channel.close(mode: .output, promise: nil)
             channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        headerDeadline?.cancel()
+        context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }

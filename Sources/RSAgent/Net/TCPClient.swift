@@ -48,6 +48,27 @@ func talk(
     return String(decoding: received, as: UTF8.self)
 }
 
+/// An HTTP `Host:` value: IPv6 literals in brackets (RFC 9110).
+func hostHeader(_ host: String) -> String { host.contains(":") ? "[\(host)]" : host }
+
+/// Why a connection failed, and what to look at, by errno: an unreachable network is a routing
+/// question, not a sign that nothing listens.
+func connectFailure(_ e: Int32, host: String, refused: String?) -> String {
+    let kernel = String(cString: strerror(e))
+    switch e {
+    case ENETUNREACH, EHOSTUNREACH:
+        return "\(kernel); this host has no route to \(host): check the address and `ip route get \(host)`"
+    case ECONNREFUSED:
+        return
+            "\(kernel); nothing listens on that port: check that rsagent run serves it (load.http, load.agent_check or test_service in its profile)"
+    case ETIMEDOUT:
+        return "\(kernel); no answer at all: the host is down or a firewall drops the connection"
+            + (refused.map { ", or \($0) does not admit this host" } ?? "")
+    default:
+        return kernel
+    }
+}
+
 func connectTCP(host: String, port: Int, deadline: Double, what: String, refused: String?) throws -> Int32 {
     var hints = addrinfo()
     hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -82,9 +103,7 @@ func connectTCP(host: String, port: Int, deadline: Double, what: String, refused
         close(fd)
     }
     throw SystemError(
-        operation: what, errno: lastErrno,
-        reason: "\(String(cString: strerror(lastErrno))); check that rsagent run serves this port"
-            + (refused.map { " and that \($0) admits this host" } ?? ""))
+        operation: what, errno: lastErrno, reason: connectFailure(lastErrno, host: host, refused: refused))
 }
 
 /// Polls for input until `deadline`; false on timeout.

@@ -86,9 +86,9 @@ public func parseTestReply(_ text: String) -> TestAnswer? {
 /// The plain port speaks first; when it does not within 250 ms the port is taken for the HTTP
 /// one and every connection asks `GET /`.
 public func probe(host: String, port: Int, count: Int, timeout: Double) -> ProbeResult {
-    let target = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    let target = endpointText(ip: host, port: port)
     let what = "probing \(target)"
-    let request = "GET / HTTP/1.0\r\nHost: \(host)\r\nAccept: text/plain\r\n\r\n"
+    let request = "GET / HTTP/1.0\r\nHost: \(hostHeader(host))\r\nAccept: text/plain\r\n\r\n"
     var speaksHTTP: Bool?
     var answers: [TestAnswer] = [], failures: [String] = []
     for _ in 0..<count {

@@ -63,7 +63,7 @@ public final class TestServer: Service, @unchecked Sendable {
             channels.append(
                 try await bindWildcard(group: httpGroup, port: port, key: "test_service.http_port", listener: "http") {
                     ch in
-                    try configureHTTP(ch, repeatable: true) { h, channel in
+                    try configureHTTP(ch, gate: self.gate, repeatable: true) { h, channel in
                         testHTTPResponse(
                             method: h.method, uri: h.path, wantsJSON: h.wantsJSON,
                             answer: self.answer(channel))
