@@ -133,8 +133,23 @@ struct DirectorFeedbackTests {
                     return seen.map { holds($0, w) } == true
                 }, "after \(state) HAProxy shows \(String(describing: seen))")
         }
+        // Not converged (the VIP also put on veth0 by hand: the daemon sees the address event):
+        // HAProxy marks the server DOWN and logs the agent's reason; fixed, it is back up.
+        try ns.sh("addr add 192.0.2.100/32 dev veth0")
+        #expect(
+            eventually(timeout: 10) {
+                seen = try haproxyServer(socket)
+                return seen?.op == 0
+            }, "in conflict HAProxy shows \(String(describing: seen))")
+        try ns.sh("addr del 192.0.2.100/32 dev veth0")
+        #expect(
+            eventually(timeout: 10) {
+                seen = try haproxyServer(socket)
+                return seen?.op == 2 && seen?.admin == 0
+            }, "converged again, HAProxy shows \(String(describing: seen))")
         let log = (try? String(contentsOfFile: haproxyLog, encoding: .utf8)) ?? ""
         #expect(log.contains("enters drain state"), "\(log)")
+        #expect(log.contains("is also on veth0"), "HAProxy did not show the agent's reason: \(log)")
         #expect(daemon.isRunning)
     }
 

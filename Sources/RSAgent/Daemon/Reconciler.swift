@@ -65,7 +65,11 @@ public final class Reconciler: Service, @unchecked Sendable {
         self.health = health
         self.resyncInterval = resyncInterval
         status = DaemonStatus(pid: getpid(), startedAt: DaemonStatus.now(), profile: path)
+        vipSet = Set(profile.vips.map(\.address))
     }
+
+    /// The profile's VIPs, to notice one added by someone else (on an ARPing interface, say).
+    private var vipSet: Set<IPAddress> = []
 
     /// Whether the host matched the profile at the last pass.
     private var converged: Bool { health.snapshot.notConverged == nil }
@@ -171,8 +175,10 @@ public final class Reconciler: Service, @unchecked Sendable {
             }
             let who = Self.describe(port: by, ipv6: !a.address.isIPv4)
             return "\(a.address)/\(a.prefixLength) removed from \(name(a.index)) by \(who)"
-        case .addressAdded(let a) where !converged && !a.isOwned:
-            return "\(a.address)/\(a.prefixLength) added on \(name(a.index)) while not converged"
+        case .addressAdded(let a) where !a.isOwned && (!converged || vipSet.contains(a.address)):
+            // Someone put a VIP on another device (a conflict that starts now), or anything
+            // changed while the host does not match the profile.
+            return "\(a.address)/\(a.prefixLength) added on \(name(a.index))\(converged ? "" : " while not converged")"
         case .addressRemoved(let a, _) where !converged && !a.isOwned:
             return "\(a.address)/\(a.prefixLength) removed from \(name(a.index)) while not converged"
         case .link(let index, let name, _, false) where facingIndexes[index].map { $0 != name } ?? false:
@@ -377,6 +383,7 @@ public final class Reconciler: Service, @unchecked Sendable {
             }
             let later = Self.restartOnlyChanges(old, new)
             mutex.withLock { currentProfile = new }
+            vipSet = Set(new.vips.map(\.address))
             health.update { $0.lastReload = (true, wallSeconds()) }
             logger.notice("reloaded \(path)")
             if !later.isEmpty {
