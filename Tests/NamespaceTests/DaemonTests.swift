@@ -222,29 +222,13 @@ struct DaemonTests {
 
     @Test func tellsSystemdWhenReadyAndStopping() throws {
         let ns = try Namespace()
-        let sockPath = ns.stateDir + ".notify"
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        defer { close(fd); unlink(sockPath) }
-        var sa = sockaddr_un()
-        sa.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &sa.sun_path) { raw in for (i, b) in sockPath.utf8.enumerated() { raw[i] = b } }
-        let bound = withUnsafePointer(to: &sa) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        #expect(bound == 0)
+        let notify = try NotifySocket(ns.stateDir + ".notify")
         let d = try Daemon(
-            ns, profile: try ns.profile(twoVIPs), environment: ["NOTIFY_SOCKET": sockPath, "WATCHDOG_USEC": "400000"])
+            ns, profile: try ns.profile(twoVIPs),
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "400000"])
         usleep(1_000_000)
         #expect(d.stop() == 0)
-        var messages: [String] = []
-        var buf = [UInt8](repeating: 0, count: 512)
-        while true {
-            let n = recv(fd, &buf, buf.count, Int32(MSG_DONTWAIT))
-            if n <= 0 { break }
-            messages.append(String(decoding: buf[0..<n], as: UTF8.self))
-        }
+        let messages = notify.messages()
         #expect(messages.first?.hasPrefix("READY=1") == true, "\(messages)")
         #expect(messages.contains("STOPPING=1"), "\(messages)")
         #expect(messages.filter { $0 == "WATCHDOG=1" }.count >= 2, "\(messages)")

@@ -18,12 +18,8 @@ struct ProductionTests {
         let ns = try Namespace()
         let a = try ns.profile(vipA)
         #expect(try ns.rsagent("apply", "-c", a).status == 0)
-        let otherDir = ns.stateDir + "-b"
-        defer { try? FileManager.default.removeItem(atPath: otherDir) }
-        let b = ns.stateDir + "-b.yaml"
-        defer { unlink(b) }
-        try "mode: dr\nvips: [192.0.2.200]\nstate_dir: \(otherDir)\n".write(
-            toFile: b, atomically: true, encoding: .utf8)
+        let (b, _) = try ns.secondOwnersProfile()
+        defer { ns.removeSecondOwner() }
         let before = try ns.snapshot()
         let refused = try ns.rsagent("apply", "-c", b)
         #expect(refused.status == 2, "\(refused.stderr)")
@@ -63,12 +59,8 @@ struct ProductionTests {
         let ns = try Namespace()
         let a = try ns.profile(vipA + "load: { agent_check: 127.0.0.1:3333 }\n")
         let first = try Daemon(ns, profile: a)
-        let otherDir = ns.stateDir + "-b"
-        defer { try? FileManager.default.removeItem(atPath: otherDir) }
-        let b = ns.stateDir + "-b.yaml"
-        defer { unlink(b) }
-        try "mode: dr\nvips: [192.0.2.200]\nstate_dir: \(otherDir)\n".write(
-            toFile: b, atomically: true, encoding: .utf8)
+        let (b, otherDir) = try ns.secondOwnersProfile()
+        defer { ns.removeSecondOwner() }
         try FileManager.default.createDirectory(atPath: "/run/rsagent", withIntermediateDirectories: true)
         let second = try Daemon(
             netns: ns.name, logBase: otherDir, profile: b,
@@ -233,7 +225,7 @@ struct ProductionTests {
             problems?.first?["line"] as? Int == 2 && problems?.first?["file"] as? String == bad, "\(invalid.stdout)")
         // state_dir is a file: the lock cannot be taken.
         let file = ns.stateDir + "-file"
-        FileManager.default.createFile(atPath: file, contents: Data())
+        _ = FileManager.default.createFile(atPath: file, contents: Data())
         defer { unlink(file) }
         let odd = ns.stateDir + "-odd.yaml"
         defer { unlink(odd) }
@@ -306,6 +298,21 @@ struct ProductionTests {
         #expect(!unreachable.stderr.contains("check that rsagent run serves"))
         let v6 = try ns.exec(Env.binary, "weight", "[2001:db8::9]:3334")
         #expect(v6.stderr.contains("reading the load report of [2001:db8::9]:3334"), "\(v6.stderr)")
+    }
+}
+
+extension Namespace {
+    /// A profile with a `state_dir` of its own (another would-be owner of this namespace) and
+    /// VIP 192.0.2.200: (profile path, state_dir).
+    func secondOwnersProfile() throws -> (String, String) {
+        let dir = stateDir + "-b", path = stateDir + "-b.yaml"
+        try "mode: dr\nvips: [192.0.2.200]\nstate_dir: \(dir)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return (path, dir)
+    }
+
+    func removeSecondOwner() {
+        try? FileManager.default.removeItem(atPath: stateDir + "-b")
+        unlink(stateDir + "-b.yaml")
     }
 }
 
