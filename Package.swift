@@ -11,7 +11,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
@@ -25,13 +24,22 @@ let package = Package(
         ),
         // Typed Swift over libnl: links, addresses (with IFA_PROTO), route-get.
         .target(name: "Netlink", dependencies: ["CNetlink"]),
+        // libyaml as a Swift module. Only `YAML` imports it.
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        // A YAML document as a tree of nodes with line:column marks, composed from libyaml's
+        // events: all the profile decoder needs, and no Foundation.
+        .target(name: "YAML", dependencies: ["CYAML"]),
         // The core: profile, planner, executor, state. Kernel access goes through `Netlink`
         // and the small protocols in `System.swift`, so the pure parts test without root.
         .target(
             name: "RSAgent",
             dependencies: [
                 "Netlink",
-                .product(name: "Yams", package: "Yams"),
+                "YAML",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -1,4 +1,9 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Runs a pure computation on its own thread while the caller does kernel I/O.
 ///
@@ -10,12 +15,10 @@ public final class Background<Value: Sendable>: @unchecked Sendable {
     private var result: Result<Value, any Error>?
 
     public init(_ work: @escaping @Sendable () throws -> Value) {
-        let thread = Thread { [self] in
+        startThread(name: "rsagent-decode", stackSize: 8 << 20) { [self] in
             result = Result { try work() }
             done.signal()
         }
-        thread.stackSize = 8 << 20
-        thread.start()
     }
 
     /// Waits for the work and returns its value or rethrows its error.

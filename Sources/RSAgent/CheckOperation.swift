@@ -1,5 +1,9 @@
-import Foundation
+import FoundationEssentials
 import Netlink
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `rsagent check --json` (schema `rsagent.check/1`).
 public struct CheckReport: Codable, Sendable {
@@ -55,7 +59,7 @@ extension Operations {
             + Checks.managers(profile, observeManagers(device: profile.deviceName)))
             .map { f in
                 var f = f
-                f.fix = f.fix.replacingOccurrences(of: "-c PROFILE", with: "-c \(path)")
+                f.fix = f.fix.replacingAll("-c PROFILE", with: "-c \(path)")
                 return f
             }
         return CheckReport(
@@ -96,9 +100,7 @@ func observeManagers(device: String) -> ManagerObservation {
     var m = ManagerObservation()
     let fm = FileManager.default
     for pid in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where pid.allSatisfy(\.isNumber) {
-        switch readTextFile("/proc/\(pid)/comm")?.trimmingCharacters(
-            in: .whitespacesAndNewlines)
-        {
+        switch readTextFile("/proc/\(pid)/comm")?.trimmed {
         case "systemd-network": m.networkdRunning = true  // comm is cut at 15 characters
         case "NetworkManager": m.networkManagerRunning = true
         default: break
@@ -116,7 +118,7 @@ func observeManagers(device: String) -> ManagerObservation {
             ["/etc/systemd/network", "/run/systemd/network", "/usr/lib/systemd/network"], suffix: ".network"
         ).contains { text in
             text.split(separator: "\n").contains { line in
-                let l = line.replacingOccurrences(of: " ", with: "").lowercased()
+                let l = line.replacingAll(" ", with: "").lowercased()
                 return l.hasPrefix("keepconfiguration=") && !l.hasSuffix("=no") && !l.hasSuffix("=false")
             }
         }
@@ -126,7 +128,7 @@ func observeManagers(device: String) -> ManagerObservation {
             files(["/etc/NetworkManager/conf.d", "/usr/lib/NetworkManager/conf.d"], suffix: ".conf")
             + [readTextFile("/etc/NetworkManager/NetworkManager.conf") ?? ""]
         m.networkManagerIgnoresVIPDevice = confs.contains {
-            $0.contains("unmanaged-devices") && $0.contains("interface-name:\(device)")
+            $0.includes("unmanaged-devices") && $0.includes("interface-name:\(device)")
         }
     }
     return m

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Netlink
 
 #if canImport(Glibc)
@@ -143,7 +143,7 @@ public final class KernelHost: HostSystem {
         var buf = [UInt8](repeating: 0, count: 32)
         let n = read(fd, &buf, buf.count)
         guard n > 0 else { return nil }
-        return Int(String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        return Int(String(decoding: buf[0..<n], as: UTF8.self).trimmed)
     }
 
     public func writeSysctl(_ key: SysctlKey, _ value: Int) throws {

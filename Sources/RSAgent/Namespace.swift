@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
     import Glibc
@@ -42,7 +42,7 @@ public enum NetworkNamespace {
     static func threadCount() -> Int {
         guard let s = readTextFile("/proc/self/status") else { return 1 }
         for line in s.split(separator: "\n") where line.hasPrefix("Threads:") {
-            return Int(line.dropFirst(8).trimmingCharacters(in: .whitespaces)) ?? 1
+            return Int(line.dropFirst(8).trimmed) ?? 1
         }
         return 1
     }

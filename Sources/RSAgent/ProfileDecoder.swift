@@ -1,6 +1,10 @@
-import Foundation
+import FoundationEssentials
 import Netlink
-import Yams
+import YAML
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One thing wrong with a profile, located in its file.
 public struct ProfileProblem: Error, Hashable, Sendable, Codable, CustomStringConvertible {
@@ -98,11 +102,11 @@ public struct ProfileDecoder {
         }
         let root: Node?
         do {
-            // The basic resolver skips Yams' per-scalar regular expressions (most of the cost
-            // of a 10,000-VIP profile); this decoder converts every value itself anyway.
-            root = try Yams.compose(yaml: text, .basic)
-        } catch let e as YamlError {
-            throw ProfileError(problems: [yamlProblem(e, text: text)])
+            // Every scalar stays text: this decoder converts each value itself, so nothing is
+            // guessed from YAML 1.1's implicit types (`no`, `0x10`, `1_000`).
+            root = try compose(text)
+        } catch {
+            throw ProfileError(problems: [yamlProblem(error, text: text)])
         }
         guard let root, case .mapping = root else {
             problem(root, "the profile must be a YAML mapping with at least `mode:` and `vips:`")
@@ -160,7 +164,7 @@ public struct ProfileDecoder {
                 seen[s] = item
                 interfaces?.append(s)
             }
-            if case .sequence(let seq) = n, seq.isEmpty {
+            if case .sequence(let seq, _) = n, seq.isEmpty {
                 problem(
                     n,
                     "`interfaces:` is empty; list the interfaces facing the director, or remove the key to use the default route's"
@@ -287,11 +291,8 @@ public struct ProfileDecoder {
             return []
         }
         let root: Node?
-        do { root = try Yams.compose(yaml: text, .basic) } catch let e as YamlError {
-            problems.append(yamlProblem(e, text: text))
-            return []
-        } catch {
-            problems.append(ProfileProblem(file: file, line: 1, column: 1, message: "this is not valid YAML: \(error)"))
+        do { root = try compose(text) } catch {
+            problems.append(yamlProblem(error, text: text))
             return []
         }
         guard let root, case .mapping = root else {
@@ -303,7 +304,7 @@ public struct ProfileDecoder {
     }
 
     mutating func decodeVIPs(_ n: Node, mode: Mode, allowEmpty: Bool = false) -> [VIP] {
-        guard case .sequence(let items) = n else {
+        guard case .sequence(let items, _) = n else {
             problem(n, "`vips` must be a list (`[a, b]` or one `- item` per line)")
             return []
         }
@@ -337,7 +338,7 @@ public struct ProfileDecoder {
                     "VIP \(ip) is IPv6, but LVS-Tun over tunl0 carries IPv4 only; use `mode: dr` for IPv6 VIPs")
                 continue
             }
-            seen[ip] = (file, addrNode.mark?.line ?? 0)
+            seen[ip] = (file, addrNode.mark.line)
             out.append(VIP(address: ip, services: services))
         }
         return out
@@ -519,41 +520,18 @@ public struct ProfileDecoder {
             message: "this is not a text file: \(name) here; a profile is plain UTF-8 YAML (is this the right file?)")
     }
 
-    func yamlProblem(_ e: YamlError, text: String) -> ProfileProblem {
-        switch e {
-        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
-            let .composer(context, problem, mark, _):
-            // libyaml's wording for a tab ("cannot start any token", "violates indentation")
-            // does not say "tab": say it, and what to do.
-            if Self.character(in: text, line: mark.line, column: mark.column) == "\t" || problem.contains("tab") {
-                return ProfileProblem(
-                    file: file, line: mark.line, column: mark.column,
-                    message:
-                        "this is not valid YAML: a tab character here; YAML indents with spaces only, so replace the tab with spaces"
-                )
-            }
-            let ctx = context.map { "\($0.text) " } ?? ""
+    func yamlProblem(_ e: YAMLError, text: String) -> ProfileProblem {
+        let at = e.mark
+        // libyaml's wording for a tab ("cannot start any token", "violates indentation") does
+        // not say "tab": say it, and what to do.
+        if Self.character(in: text, line: at.line, column: at.column) == "\t" || e.problem.includes("tab") {
             return ProfileProblem(
-                file: file, line: mark.line, column: mark.column,
-                message: "this is not valid YAML: \(ctx)\(problem)")
-        case let .duplicatedKeysInMapping(dups, context):
-            // Yams points at the mapping; point at the repeated key's second line instead.
-            var line = context.mark.line, column = context.mark.column
-            if let key = dups.first {
-                let hits = text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().filter {
-                    $0.element.drop { $0 == " " || $0 == "-" }.hasPrefix("\(key):")
-                }
-                if hits.count > 1 {
-                    line = hits[1].offset + 1
-                    column = hits[1].element.prefix { $0 == " " || $0 == "-" }.count + 1
-                }
-            }
-            return ProfileProblem(
-                file: file, line: line, column: column,
-                message: "key \(dups.map { "`\($0)`" }.joined(separator: ", ")) appears twice in one mapping; keep one")
-        default:
-            return ProfileProblem(file: file, line: 1, column: 1, message: "this is not valid YAML: \(e)")
+                file: file, line: at.line, column: at.column,
+                message:
+                    "this is not valid YAML: a tab character here; YAML indents with spaces only, so replace the tab with spaces"
+            )
         }
+        return ProfileProblem(file: file, line: at.line, column: at.column, message: "this is not valid YAML: \(e)")
     }
 
     /// The character at a 1-based line and column, if there is one.
@@ -579,7 +557,7 @@ public struct ProfileDecoder {
 
     /// The keys of a mapping, reporting unknown and duplicate keys.
     mutating func fields(_ node: Node, allowed: [String], context: String) -> [String: Node] {
-        guard case .mapping(let mapping) = node else {
+        guard case .mapping(let mapping, _) = node else {
             problem(node, "\(context) must be a mapping of `key: value` lines")
             return [:]
         }
@@ -606,7 +584,7 @@ public struct ProfileDecoder {
 
     mutating func list(_ node: Node, _ what: String) -> [Node] {
         switch node {
-        case .sequence(let s): return Array(s)
+        case .sequence(let s, _): return s
         default:
             problem(node, "`\(what)` must be a list (`[a, b]` or one `- item` per line)")
             return []
@@ -681,7 +659,6 @@ public struct ProfileDecoder {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .scalar(let s): return isNull(node) ? "empty" : "`\(s.string)`"
-        case .alias: return "an alias"
         }
     }
 }

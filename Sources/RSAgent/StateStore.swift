@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
     import Glibc
@@ -97,10 +97,10 @@ public final class StateStore {
 
     /// "pid 123 (`rsagent apply -c …`)" from the lock file, as its holder wrote it.
     static func holder(_ path: String) -> String {
-        guard let text = readTextFile(path)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty,
+        guard let text = readTextFile(path)?.trimmed, !text.isEmpty,
             let space = text.firstIndex(of: " ") ?? Optional(text.endIndex), let pid = Int32(text[..<space])
         else { return "another rsagent" }
-        let command = text[space...].trimmingCharacters(in: .whitespaces)
+        let command = text[space...].trimmed
         return "pid \(pid)" + (command.isEmpty ? "" : " (`\(command)`)")
     }
 

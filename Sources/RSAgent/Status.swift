@@ -1,5 +1,9 @@
-import Foundation
+import FoundationEssentials
 import Netlink
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// `rsagent status --json` (schema `rsagent.status/1`, see README).
 public struct StatusReport: Codable, Sendable {

@@ -1,6 +1,10 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import RSAgent
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Which daemon the admin commands talk to: `--socket PATH`, or the `admin.sock` in the
 /// `state_dir` of `-c PROFILE` (default /etc/rsagent/rsagent.yaml, the unit's).

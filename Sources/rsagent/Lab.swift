@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Netlink
 import RSAgent
 
@@ -86,7 +86,7 @@ final class LabRun {
 
     init(net: LabNetwork) throws {
         self.net = net
-        work = NSTemporaryDirectory() + "rsagent-lab-\(getpid())"
+        work = temporaryDirectory() + "rsagent-lab-\(getpid())"
         mkdir(work, 0o700)
         binary =
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -114,10 +114,9 @@ final class LabRun {
         // The realservers: rsagent run with the built-in profile, nothing else.
         for rs in net.realservers {
             let profile = "\(work)/\(rs.role).yaml"
-            try LabProfile.text.replacingOccurrences(
-                of: "state_dir: /var/lib/rsagent/lab", with: "state_dir: \(work)/\(rs.role)"
-            )
-            .write(toFile: profile, atomically: true, encoding: .utf8)
+            try writeTextFile(
+                LabProfile.text.replacingAll("state_dir: /var/lib/rsagent/lab", with: "state_dir: \(work)/\(rs.role)"),
+                to: profile)
             agents.append(
                 try LabProcess(
                     binary, ["run", "--netns", rs.namespace, "-c", profile], hostname: rs.role,
@@ -127,7 +126,7 @@ final class LabRun {
             var ready = false
             for _ in 0..<1200 where !ready {  // up to a minute: slow machines, emulators
                 try checkpoint()
-                ready = agent.text.contains("running: watching")
+                ready = agent.text.includes("running: watching")
                 if !ready { usleep(50_000) }
             }
             guard ready else { throw SystemError(operation: "starting the agent on \(rs.role)", reason: agent.text) }
@@ -162,7 +161,7 @@ final class LabRun {
             let w = try LabProcess.run(
                 binary, ["weight", "--netns", net.host("director").namespace, "\(rs.address):3334"],
                 output: "\(work)/weight-\(rs.role).txt", timeout: 5)
-            let state = w.status == 0 ? "ready" : w.text.contains("maint") ? "maint" : "down/unreachable"
+            let state = w.status == 0 ? "ready" : w.text.includes("maint") ? "maint" : "down/unreachable"
             t.add(rs.role, rs.address.description, w.text.split(separator: "\n").first.map(String.init) ?? "-", state)
         }
         emit(t.render())
@@ -251,7 +250,7 @@ final class LabRun {
                 let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
                 if exe == binary { kill(pid, SIGTERM) }
             }
-            if let dir = lines.first, dir.hasPrefix(NSTemporaryDirectory() + "rsagent-lab-") {
+            if let dir = lines.first, dir.hasPrefix(temporaryDirectory() + "rsagent-lab-") {
                 try? FileManager.default.removeItem(atPath: dir)
             }
             unlink(Self.keptPath)

@@ -1,6 +1,10 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import RSAgent
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 enum RSAgentVersionString { static let value = RSAgentVersion.string }
 

@@ -1,6 +1,10 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import RSAgent
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(

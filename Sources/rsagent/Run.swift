@@ -1,8 +1,12 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Logging
 import RSAgent
 import ServiceLifecycle
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,10 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import RSAgent
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// rsagent: make and keep a Linux host a correct LVS-DR / LVS-Tun realserver.
 struct RSAgentCommand: ParsableCommand {

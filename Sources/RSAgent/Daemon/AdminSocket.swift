@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 
 #if canImport(Glibc)
@@ -27,7 +27,7 @@ public final class AdminServer: @unchecked Sendable {
     private let stateDir: String
     private let logger: Logger
     private let onChange: @Sendable (AdminState) -> Void
-    private let mutex = NSLock()
+    private let mutex = Lock()
     private var stopped = false
     private var fd: Int32 = -1
 
@@ -62,9 +62,7 @@ public final class AdminServer: @unchecked Sendable {
             close(fd)
             throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
         }
-        let thread = Thread { self.serve() }
-        thread.name = "rsagent-admin"
-        thread.start()
+        startThread(name: "rsagent-admin") { self.serve() }
     }
 
     public func stop() {
@@ -131,7 +129,7 @@ public final class AdminServer: @unchecked Sendable {
     /// whitespace allowed; anything else is nil. Pure, for tests and fuzzing.
     public static func command(_ bytes: some Collection<UInt8>) -> Command? {
         guard bytes.count <= 64 else { return nil }
-        let line = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let line = String(decoding: bytes, as: UTF8.self).trimmed
         if line == "state" { return .query }
         return AdminState(rawValue: line).map { .set($0) }
     }
@@ -181,7 +179,7 @@ public enum AdminClient {
         guard n > 0 else {
             throw SystemError(operation: op, errno: EIO, reason: "the daemon closed the connection without an answer")
         }
-        return String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return String(decoding: buf[0..<n], as: UTF8.self).trimmed
     }
 }
 

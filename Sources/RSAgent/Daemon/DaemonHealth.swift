@@ -1,5 +1,9 @@
-import Foundation
+import FoundationEssentials
 import Netlink
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What the reconciler last learned about the host, shared with the load report: directors must
 /// never be told "healthy" while the host does not match the profile, and `/metrics` exports
@@ -68,7 +72,7 @@ public struct HealthSnapshot: Sendable, Equatable {
 
 /// The reconciler writes, the load report reads; every read is a copy taken under the lock.
 public final class DaemonHealth: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var current = HealthSnapshot()
 
     public init() {}

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
     import Glibc
@@ -66,7 +66,7 @@ public final class DaemonLock {
         let fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StateFileError(path: p, errno: errno) }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = readTextFile(p).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            let holder = readTextFile(p).flatMap { Int32($0.trimmed) }
             close(fd)
             let who = holder.map { "pid \($0)\(processSummary($0).map { " (\($0))" } ?? "")" } ?? "another process"
             throw SystemError(
@@ -111,7 +111,7 @@ public enum DaemonSignals {
 
     public static func adminState(_ stateDir: String) -> String {
         let s = readTextFile(adminPath(stateDir))?
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmed
         return s.flatMap { ["ready", "drain", "maint"].contains($0) ? $0 : nil } ?? "ready"
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import Netlink
 import ServiceLifecycle
@@ -23,7 +23,7 @@ import UnixSignals
 /// The netlink wait is blocking, so the loop runs on a thread of its own (created by this
 /// process after it entered its namespace); `run()` bridges it into the service group.
 public final class Reconciler: Service, @unchecked Sendable {
-    private let mutex = NSLock()
+    private let mutex = Lock()
     private var stopRequested = false
     private var reloadRequested = false
     private var requestedCauses: [String] = []
@@ -96,11 +96,9 @@ public final class Reconciler: Service, @unchecked Sendable {
 
     private func runLoopThread() async throws {
         try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-            let thread = Thread {
+            startThread(name: "rsagent-reconcile") {
                 do { try self.loop(); done.resume() } catch { done.resume(throwing: error) }
             }
-            thread.name = "rsagent-reconciler"
-            thread.start()
         }
     }
 
@@ -233,7 +231,7 @@ public final class Reconciler: Service, @unchecked Sendable {
         }
         let pid = Int32(port & 0x3F_FFFF)
         if let comm = readTextFile("/proc/\(pid)/comm") {
-            return "pid \(pid) (\(comm.trimmingCharacters(in: .whitespacesAndNewlines)))"
+            return "pid \(pid) (\(comm.trimmed))"
         }
         return "netlink port \(port) (process gone)"
     }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Netlink
 
 #if canImport(Glibc)
@@ -69,7 +69,7 @@ public enum NamedNamespace {
     /// `ip netns exec NAME sysctl -w KEY=VALUE`.
     public static func writeSysctl(_ name: String, _ key: String, _ value: Int) throws {
         try within(name) {
-            let p = "/proc/sys/" + key.replacingOccurrences(of: ".", with: "/")
+            let p = "/proc/sys/" + key.replacingAll(".", with: "/")
             let what = "setting \(key)=\(value) in \(name)"
             let fd = open(p, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else {

@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// How the lab's director forwards: a real IPVS director, or (when this kernel or host cannot
 /// run one) an ECMP route that does the same to the packets.
@@ -31,7 +35,7 @@ public enum LabDirector: Sendable, Equatable {
 /// [AA:BB:…]" or Habets' "60 bytes from aa:bb:… (192.0.2.100)"), lowercased, in order, unique.
 public func arpResponders(_ output: String) -> [String] {
     var out: [String] = []
-    for line in output.split(separator: "\n") where line.contains("from") {
+    for line in output.split(separator: "\n") where line.includes("from") {
         for word in line.split(whereSeparator: { " []()".contains($0) }) {
             let parts = word.split(separator: ":")
             if parts.count == 6, parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isHexDigit) }) {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import Netlink
 import ServiceLifecycle
@@ -27,7 +27,7 @@ public func lookUpPrimaryAddress(profile: Profile) -> IPAddress? {
 /// The load report as it stands, shared by the sampling loop, the admin socket and the
 /// listeners. Every read is a copy taken under the lock.
 public final class LoadBoard: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = Lock()
     private var policy: WeightPolicy
     private var admin: AdminState
     private var current: LoadReport?
@@ -89,7 +89,7 @@ public final class LoadMonitor: Service, @unchecked Sendable {
     private var rip: IPAddress?
     /// The facing interfaces the RIP was looked up for (`nil` inside: the default route's).
     private var ripLookedUpFor: [String]??
-    private let stopLock = NSLock()
+    private let stopLock = Lock()
     private var stopping = false
     private var isStopping: Bool { stopLock.withLock { stopping } }
 
@@ -125,7 +125,7 @@ public final class LoadMonitor: Service, @unchecked Sendable {
     public func run() async throws {
         try await withGracefulShutdownHandler {
             try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                let thread = Thread {
+                startThread(name: "rsagent-load") {
                     var lastError = ""
                     while !self.isStopping {
                         do {
@@ -144,8 +144,6 @@ public final class LoadMonitor: Service, @unchecked Sendable {
                     }
                     done.resume()
                 }
-                thread.name = "rsagent-load"
-                thread.start()
             }
         } onGracefulShutdown: {
             self.stopLock.withLock { self.stopping = true }

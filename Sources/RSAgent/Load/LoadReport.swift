@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Everything the load report says at one moment: the body of `GET /load`, and the source of
 /// `/weight`, `/metrics` and the agent-check line.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
     import Glibc
@@ -37,7 +37,7 @@ public enum AgentReading: Sendable, Equatable {
         // The description is free text: its words are not states.
         let hash = whole.firstIndex(of: "#")
         let line = whole[..<(hash ?? whole.endIndex)]
-        let description = hash.map { whole[whole.index(after: $0)...].trimmingCharacters(in: .whitespaces) }
+        let description = hash.map { whole[whole.index(after: $0)...].trimmed }
         var percent: Int?, state: AgentReading?, sawReady = false
         for word in line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," }) {
             let w = word.lowercased()
@@ -60,11 +60,10 @@ public enum AgentReading: Sendable, Equatable {
 
     /// Parses an HTTP response of `GET /load` (rsagent's JSON) or `GET /weight` (one integer).
     public static func parse(httpResponse text: String) -> AgentReading? {
-        guard text.hasPrefix("HTTP/"), let split = text.range(of: "\r\n\r\n") else { return nil }
+        guard text.hasPrefix("HTTP/"), let body = text.after("\r\n\r\n") else { return nil }
         let status = text.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) }
         guard status == 200 else { return nil }
-        let body = text[split.upperBound...]
-        if let n = Int(body.trimmingCharacters(in: .whitespacesAndNewlines)) { return .ready(max(0, min(n, 100))) }
+        if let n = Int(body.trimmed) { return .ready(max(0, min(n, 100))) }
         struct Load: Decodable {
             var weight: Int
             var admin_state: String

@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// A metric the weight can be limited by.
 public enum LoadMetric: String, Sendable, Codable, CaseIterable, Comparable {

@@ -61,10 +61,10 @@ public struct HTTPRequestHead: Sendable, Equatable {
             func value() -> String { lowercased(trimmed(field[(colon + 1)...])) }
             if equalsIgnoringCase(name, "connection") {
                 let v = value()
-                if v.contains("close") { head.keepAlive = false }
-                if v.contains("keep-alive") { head.keepAlive = true }
+                if v.includes("close") { head.keepAlive = false }
+                if v.includes("keep-alive") { head.keepAlive = true }
             } else if equalsIgnoringCase(name, "accept") {
-                head.wantsJSON = value().contains("application/json")
+                head.wantsJSON = value().includes("application/json")
             } else if equalsIgnoringCase(name, "content-length") {
                 if value() != "0" { head.hasBody = true }
             } else if equalsIgnoringCase(name, "transfer-encoding") {

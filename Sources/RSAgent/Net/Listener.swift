@@ -1,8 +1,12 @@
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOCore
 import NIOPosix
 import Netlink
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// An HTTP answer, decided without any I/O by the load report and the test service.
 public struct HTTPAnswer: Sendable, Equatable {
@@ -56,7 +60,7 @@ public final class ConnectionGate: @unchecked Sendable {
         /// Order of the last complete request (or of the connect): smallest waited longest.
         var since: UInt64
     }
-    private let lock = NSLock()
+    private let lock = Lock()
     private var counters = ListenerCounters()
     private var open: [String: Int] = [:]
     private var bySource: [String: [IPAddress: Int]] = [:]

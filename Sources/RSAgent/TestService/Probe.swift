@@ -1,4 +1,8 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// What `rsagent probe` found: which realservers answered, how often, through which address.
 public struct ProbeResult: Sendable, Codable, Equatable {
@@ -60,7 +64,7 @@ public struct ProbeResult: Sendable, Codable, Equatable {
             var t = Table("REALSERVER", "RIP", "ANSWERS", "SHARE", "REACHED", "MODE")
             for r in realservers {
                 t.add(
-                    r.host, r.rip, String(r.answers), String(format: "%.1f%%", r.share * 100),
+                    r.host, r.rip, String(r.answers), percentText(r.share),
                     r.reached.joined(separator: ","), r.modes.joined(separator: ","))
             }
             out += t.render()
@@ -76,8 +80,7 @@ public struct ProbeResult: Sendable, Codable, Equatable {
 /// response whose body is the line or its JSON form.
 public func parseTestReply(_ text: String) -> TestAnswer? {
     guard text.hasPrefix("HTTP/") else { return TestAnswer(line: text) }
-    guard let split = text.range(of: "\r\n\r\n") else { return nil }
-    let body = String(text[split.upperBound...])
+    guard let body = text.after("\r\n\r\n") else { return nil }
     return TestAnswer(line: body) ?? TestAnswer(json: body)
 }
 
