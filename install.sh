@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install.sh — install rsagent on a Debian or Ubuntu realserver.
 #
-# Installs the packages rsagent needs, builds a release binary, and installs:
+# Installs the packages rsagent needs (and arping and ipvsadm, which `rsagent lab` uses), builds
+# a release binary, and installs:
 #   /usr/local/bin/rsagent, /etc/rsagent/profiles/*.yaml, /etc/systemd/system/rsagent.service
 # The unit is installed but not enabled. Safe to run again (it only replaces its own files).
 # Needs: root, a Swift 6 toolchain (swift on PATH or in /opt/swift), and the Debian archive
@@ -11,18 +12,18 @@ set -euo pipefail
 say() { printf 'install.sh: %s\n' "$*"; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
-[ "$(id -u)" -eq 0 ] || die "run as root (sudo ./install.sh): it installs packages and writes /usr/local/bin and /etc/rsagent"
+[ "$(id -u)" -eq 0 ] || die "run as root (prefix sudo: sudo ./install.sh): it installs packages and writes /usr/local/bin and /etc/rsagent"
 command -v apt-get >/dev/null || die "this installer needs apt-get (Debian or Ubuntu); elsewhere install libnl-3 and libnl-route-3 headers and pkg-config, then run: swift build -c release"
 cd "$(dirname "$0")"
 
-PACKAGES=(libnl-3-dev libnl-route-3-dev pkg-config iproute2 kmod)
+PACKAGES=(libnl-3-dev libnl-route-3-dev libyaml-dev pkg-config iproute2 kmod arping ipvsadm)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq --error-on=any >/dev/null 2>&1 || die "apt-get update failed: is this machine offline? install ${missing[*]} from local media, then run install.sh again"
-  apt-get install -y -qq "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed (offline, or the packages are not in your sources); install them by hand and run install.sh again"
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed (offline, or the packages are not in your sources); install them by hand and run install.sh again"
 fi
 
 SWIFT=$(command -v swift || true)
@@ -42,5 +43,5 @@ install -D -m 0644 README.md /usr/local/share/doc/rsagent/README.md
 if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
 say "installed $(/usr/local/bin/rsagent --version) to /usr/local/bin/rsagent"
-say "next: sudo rsagent lab   (or: rsagent apply -c /etc/rsagent/profiles/dr-lo.yaml --dry-run)"
+say "next: rsagent lab   (or: rsagent apply -c /etc/rsagent/profiles/dr-lo.yaml --dry-run)"
 say "then: copy a profile to /etc/rsagent/rsagent.yaml, edit the VIPs, and 'systemctl enable --now rsagent'"

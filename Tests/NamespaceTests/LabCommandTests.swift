@@ -19,6 +19,18 @@ struct LabCommandTests {
         #expect(!left.contains("rslab-"), "left behind: \(left)")
     }
 
+    /// On a machine without arping (a fresh one, before install.sh) the lab still succeeds: the
+    /// ARP verdict is skipped with the install hint, not failed. arping is hidden here by a
+    /// private mount namespace.
+    @Test func withoutArpingTheARPVerdictIsSkippedNotFailed() throws {
+        let hide = "for f in /usr/sbin/arping /usr/bin/arping /sbin/arping /bin/arping; do [ -e $f ] && mount --bind /dev/null $f; done; exec \"$0\" lab -n 16"
+        let r = try execute(try tool("unshare"), ["-m", "sh", "-c", hide, Env.binary])
+        #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
+        #expect(r.stdout.contains("skipped: arping is not installed"), "\(r.stdout)")
+        #expect(r.stdout.contains("the ARP verdict was skipped (apt-get install arping to see it)"))
+        #expect(!(try execute(Env.ipPath!, ["netns", "list"]).stdout.contains("rslab-")))
+    }
+
     @Test func keepThenClean() throws {
         let kept = try execute(Env.binary, ["lab", "--keep", "-n", "16"])
         #expect(kept.status == 0, "\(kept.stdout)\n\(kept.stderr)")
