@@ -59,9 +59,11 @@ public final class LoadBoard: @unchecked Sendable {
         lock.withLock {
             policy.reconfigure(settings)
             let d = policy.update(sample, admin: admin)
-            let r = LoadReport(
+            var r = LoadReport(
                 host: host, rip: rip?.description, admin: admin, sample: sample, decision: d,
                 interval: settings.interval)
+            r.weightMin = settings.weightMin
+            r.weightMax = settings.weightMax
             current = r
             return (r, d)
         }

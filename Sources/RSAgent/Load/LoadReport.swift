@@ -23,6 +23,9 @@ public struct LoadReport: Sendable, Codable, Equatable {
     public var reason: String?
     /// What directors should use, 0–100 (percent of capacity).
     public var weight: Int
+    /// `load.weight.min` and `max`: a weight pinned at the minimum is a realserver at capacity.
+    public var weightMin: Int = 1
+    public var weightMax: Int = 100
     /// The unsmoothed capacity of the most constrained metric, 0–100.
     public var target: Double
     public var smoothed: Double
@@ -58,6 +61,7 @@ public struct LoadReport: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case host, rip, version, adminState = "admin_state", state, converged, reason, weight, target, smoothed
+        case weightMin = "weight_min", weightMax = "weight_max"
         case limitedBy = "limited_by", capacity, metrics, sampledAt = "sampled_at"
         case sampleTime = "sample_time", intervalSeconds = "interval_seconds"
     }
@@ -191,6 +195,9 @@ public func prometheusText(_ r: LoadReport, counters: ListenerCounters, health: 
     family(
         "rsagent_weight", "gauge", "The weight directors are told, 0-100 (percent of capacity); 0 while draining.",
         [("", String(r.weight))])
+    family(
+        "rsagent_weight_bound", "gauge", "load.weight.min and load.weight.max: the range of the published weight.",
+        [(label([("bound", "min")]), String(r.weightMin)), (label([("bound", "max")]), String(r.weightMax))])
     family(
         "rsagent_weight_target", "gauge", "Unsmoothed remaining capacity of the most constrained metric, 0-100.",
         [("", number(r.target))])
