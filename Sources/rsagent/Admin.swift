@@ -72,6 +72,7 @@ extension AdminStateCommand {
 
 struct Drain: AdminStateCommand {
     static let configuration = CommandConfiguration(
+        commandName: "drain",
         abstract: "Drain this realserver: the load report gives weight 0, existing connections finish.")
     static let state = AdminState.drain
     static let meaning = "directors reading the load report send no new connections"
@@ -81,6 +82,7 @@ struct Drain: AdminStateCommand {
 
 struct Maint: AdminStateCommand {
     static let configuration = CommandConfiguration(
+        commandName: "maint",
         abstract: "Maintenance: the daemon stops re-asserting and reports maint to directors.")
     static let state = AdminState.maint
     static let meaning = "rsagent leaves the network alone until `rsagent ready`"
@@ -90,6 +92,7 @@ struct Maint: AdminStateCommand {
 
 struct Ready: AdminStateCommand {
     static let configuration = CommandConfiguration(
+        commandName: "ready",
         abstract: "Back in service: re-assert the profile and report the real weight.")
     static let state = AdminState.ready
     static let meaning = "in service"

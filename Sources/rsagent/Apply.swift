@@ -3,6 +3,7 @@ import RSAgent
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "apply",
         abstract: "Converge this host to the profile: VIP device, VIPs, ARP and rp_filter sysctls.",
         discussion: """
             Validates the whole profile and plans every change before making the first. A failure \

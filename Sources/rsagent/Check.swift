@@ -4,6 +4,7 @@ import RSAgent
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "check",
         abstract: "Explain why this realserver would not answer: VIP placement, ARP, rp_filter, routes.",
         discussion: """
             Every finding has an id, a verdict (pass, warn, fail), the evidence read from the \

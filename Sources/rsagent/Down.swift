@@ -3,6 +3,7 @@ import RSAgent
 
 struct Down: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "down",
         abstract: "Remove what rsagent owns (marked VIPs, devices it created) and restore the sysctls it changed.",
         discussion: """
             Never touches an address without rsagent's mark or a device it did not create. A sysctl \

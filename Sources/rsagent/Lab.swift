@@ -12,6 +12,7 @@ nonisolated(unsafe) private var interrupted: sig_atomic_t = 0
 
 struct Lab: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "lab",
         abstract: "Build a throw-away LVS-DR cluster in network namespaces and show it working.",
         discussion: """
             As root: a client, a router, a director and two realservers on one bridge, each in a \
@@ -212,7 +213,9 @@ final class LabRun {
     /// when the verdict cannot be had (no arping on this machine).
     private func arpCheck() throws -> (pass: Bool?, text: String) {
         guard let arping = systemTool("arping") else {
-            return (nil, "arping is not installed, so nobody asked (apt-get install arping, then run rsagent lab again)")
+            return (
+                nil, "arping is not installed, so nobody asked (apt-get install arping, then run rsagent lab again)"
+            )
         }
         var names: [String: String] = [:]
         for h in net.hosts {

@@ -8,6 +8,7 @@ import RSAgent
 
 struct Probe: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "probe",
         abstract: "Client side: connect to a VIP's test service again and again; tabulate who answered.",
         discussion: """
             VIP:PORT is the test service's plain port (test_service.port, 31337) or its HTTP port; \

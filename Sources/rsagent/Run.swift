@@ -10,6 +10,7 @@ import ServiceLifecycle
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "The daemon: apply, then keep the host converged; reload on SIGHUP.",
         discussion: """
             Re-asserts the profile when an owned VIP disappears, the VIP device or a facing \

@@ -8,6 +8,7 @@ import RSAgent
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show owned VIPs and devices, effective ARP / rp_filter values, and drift from the profile.",
         discussion: "Exit 0, or 3 when a profile is given and the host has drifted from it.")
 

@@ -8,6 +8,7 @@ import RSAgent
 
 struct Weight: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "weight",
         abstract: "Director side: read an agent's load report and print its weight.",
         discussion: """
             HOST:PORT is an agent's load.http port or its load.agent_check port; both are \

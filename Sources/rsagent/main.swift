@@ -32,9 +32,31 @@ if CommandLine.arguments.count == 1 {
     exit(2)
 }
 
+/// The command line, parsed. (Each subcommand spells its `commandName`: deriving it from the
+/// type's name demangles the type at run time, which alone cost more than the rest of a short
+/// command.) Building the parser of the whole command tree is most of a short
+/// command's run time (`rsagent weight` runs every few seconds under keepalived): a line that
+/// names a subcommand is parsed by that subcommand alone, and only a line it cannot take
+/// (`--help`, a mistake) goes to the whole tree, which words the help and errors as always.
+func parseCommandLine() throws -> any ParsableCommand {
+    let args = Array(CommandLine.arguments.dropFirst())
+    if args == ["--version"] {
+        emit(RSAgentVersionString.value)
+        exit(0)
+    }
+    if let name = args.first,
+        let sub = RSAgentCommand.configuration.subcommands.first(where: { $0._commandName == name }),
+        !args.contains(where: { $0 == "--help" || $0 == "-h" || $0 == "help" }),
+        let command = try? sub.parseAsRoot(Array(args.dropFirst()))
+    {
+        return command
+    }
+    return try RSAgentCommand.parseAsRoot(args)
+}
+
 // DESIGN.md fixes exit 2 for bad arguments; swift-argument-parser's default is 64 (EX_USAGE).
 do {
-    var command = try RSAgentCommand.parseAsRoot()
+    var command = try parseCommandLine()
     if var daemon = command as? any AsyncParsableCommand {
         try await runAsync(&daemon)
     } else {

@@ -23,7 +23,8 @@ struct LabCommandTests {
     /// ARP verdict is skipped with the install hint, not failed. arping is hidden here by a
     /// private mount namespace.
     @Test func withoutArpingTheARPVerdictIsSkippedNotFailed() throws {
-        let hide = "for f in /usr/sbin/arping /usr/bin/arping /sbin/arping /bin/arping; do [ -e $f ] && mount --bind /dev/null $f; done; exec \"$0\" lab -n 16"
+        let hide =
+            "for f in /usr/sbin/arping /usr/bin/arping /sbin/arping /bin/arping; do [ -e $f ] && mount --bind /dev/null $f; done; exec \"$0\" lab -n 16"
         let r = try execute(try tool("unshare"), ["-m", "sh", "-c", hide, Env.binary])
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         #expect(r.stdout.contains("skipped: arping is not installed"), "\(r.stdout)")
