@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Netlink
 
 #if canImport(Glibc)
@@ -98,8 +97,7 @@ extension CheckReport {
 /// Which network managers run (by process name) and what their configuration says.
 func observeManagers(device: String) -> ManagerObservation {
     var m = ManagerObservation()
-    let fm = FileManager.default
-    for pid in (try? fm.contentsOfDirectory(atPath: "/proc")) ?? [] where pid.allSatisfy(\.isNumber) {
+    for pid in directoryEntries("/proc") where pid.allSatisfy(\.isNumber) {
         switch readTextFile("/proc/\(pid)/comm")?.trimmed {
         case "systemd-network": m.networkdRunning = true  // comm is cut at 15 characters
         case "NetworkManager": m.networkManagerRunning = true
@@ -108,7 +106,7 @@ func observeManagers(device: String) -> ManagerObservation {
     }
     func files(_ dirs: [String], suffix: String) -> [String] {
         dirs.flatMap { d in
-            ((try? fm.contentsOfDirectory(atPath: d)) ?? []).filter { $0.hasSuffix(suffix) }.compactMap {
+            directoryEntries(d).filter { $0.hasSuffix(suffix) }.compactMap {
                 readTextFile(d + "/" + $0)
             }
         }

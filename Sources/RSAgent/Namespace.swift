@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -13,7 +11,7 @@ public enum NetworkNamespace {
     static let enteredVariable = "RSAGENT_NETNS_ENTERED"
 
     public static func enter(_ name: String) throws {
-        if ProcessInfo.processInfo.environment[enteredVariable] == name { return }
+        if getenv(enteredVariable).map({ String(cString: $0) }) == name { return }
         guard !name.isEmpty, !name.contains("/"), name != ".", name != ".." else {
             throw SystemError(
                 operation: "entering network namespace \(name)", errno: EINVAL,
@@ -52,7 +50,7 @@ public enum NetworkNamespace {
         let args = CommandLine.arguments
         var cargs = args.map { strdup($0) } + [nil]
         // The resolved path, not /proc/self/exe: the process name (ps, journald) stays rsagent.
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+        let exe = symlinkTarget("/proc/self/exe") ?? "/proc/self/exe"
         execv(exe, &cargs)
         let e = errno
         throw SystemError(

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -85,7 +83,7 @@ public enum NamespaceClaims {
     /// The claim on the current namespace, if any.
     public static func current() -> NamespaceClaim? {
         guard let ns = currentNamespace(), let data = readFile(path(inode: ns.inode)) else { return nil }
-        return try? JSONDecoder().decode(NamespaceClaim.self, from: Data(data))
+        return try? JSON.decode(NamespaceClaim.self, from: String(decoding: data, as: UTF8.self))
     }
 
     /// The `state_dir` that owns the current namespace, if a claim for it exists.
@@ -124,7 +122,7 @@ public enum NamespaceClaims {
     public static func claim(stateDir: String, profile: String?) -> String? {
         guard let ns = currentNamespace() else { return nil }
         // Absolute, so the refusal's `rsagent down -c PROFILE` can be pasted from anywhere.
-        let profile = profile.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+        let profile = profile.map { $0.hasPrefix("/") ? $0 : currentDirectory() + "/" + $0 }
         if let c = current(), c.stateDir == stateDir, c.cookie == ns.cookie, c.profile == profile,
             c.pid == getpid() || kill(c.pid, 0) == 0
         {
@@ -135,9 +133,7 @@ public enum NamespaceClaims {
             since: DaemonStatus.now(), cookie: ns.cookie)
         do {
             try StateStore(directory: directory).makeDirectory()
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            try writeAtomically(try enc.encode(claim), to: path(inode: ns.inode))
+            try writeAtomically(Array(try JSON.encode(claim).utf8), to: path(inode: ns.inode))
             return nil
         } catch {
             return

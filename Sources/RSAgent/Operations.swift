@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Netlink
 
 #if canImport(Glibc)
@@ -139,7 +138,7 @@ public enum Operations {
         }
         // A running daemon must not put back what the operator is taking down.
         if DaemonStatus.load(stateDir: stateDir) != nil {
-            _ = FileManager.default.createFile(atPath: DaemonSignals.heldPath(stateDir), contents: Data("down\n".utf8))
+            _ = writeSmallFile("down\n", to: DaemonSignals.heldPath(stateDir))
         }
         let state = try store.load()
         let plan = Planner.planDown(host: observed, state: state)

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -40,7 +38,7 @@ public struct Table {
 
 /// ANSI colour, only when stdout is a terminal and NO_COLOR is unset.
 public enum Style {
-    public static let enabled: Bool = isatty(1) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+    public static let enabled: Bool = isatty(1) == 1 && getenv("NO_COLOR") == nil
     public static func green(_ s: String) -> String { enabled ? "\u{1B}[32m\(s)\u{1B}[0m" : s }
     public static func red(_ s: String) -> String { enabled ? "\u{1B}[31m\(s)\u{1B}[0m" : s }
     public static func yellow(_ s: String) -> String { enabled ? "\u{1B}[33m\(s)\u{1B}[0m" : s }
@@ -51,10 +49,7 @@ public enum Style {
 /// `CodingKeys` (the schema is then visible in code, and a key strategy would cost more than
 /// the rest of encoding a 10,000-VIP report).
 public func renderJSON<T: Encodable>(_ value: T) -> String {
-    let enc = JSONEncoder()
-    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    let data = (try? enc.encode(value)) ?? Data("{}".utf8)
-    return String(decoding: data, as: UTF8.self)
+    (try? JSON.encode(value, pretty: true)) ?? "{}"
 }
 
 /// Writes text to stdout in one call (10,000-line outputs stay fast).

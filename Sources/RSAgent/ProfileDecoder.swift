@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Netlink
 import YAML
 
@@ -40,7 +39,7 @@ public struct ProfileDecoder {
 
     /// Reads and decodes a profile file.
     public static func load(path: String) throws -> Profile {
-        guard let data = (readFile(path).map { Data($0) }) else {
+        guard let text = readTextFile(path) else {
             let why = unreadableReason(path)
             throw ProfileError(problems: [
                 ProfileProblem(
@@ -50,7 +49,7 @@ public struct ProfileDecoder {
                 )
             ])
         }
-        return try decode(String(decoding: data, as: UTF8.self), file: path, include: filesMatching(relativeTo: path))
+        return try decode(text, file: path, include: filesMatching(relativeTo: path))
     }
 
     /// Decodes a profile; `include` reads the files of its `include:` patterns (nil: the key is

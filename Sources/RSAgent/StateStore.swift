@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -15,9 +13,9 @@ public final class StateStore {
 
     /// The saved state, or an empty one when there is none yet.
     public func load() throws -> AgentState {
-        guard let data = (readFile(path).map { Data($0) }) else { return AgentState() }
+        guard let data = readTextFile(path) else { return AgentState() }
         do {
-            return try JSONDecoder().decode(AgentState.self, from: data)
+            return try JSON.decode(AgentState.self, from: data)
         } catch {
             let what =
                 switch error {
@@ -34,9 +32,7 @@ public final class StateStore {
 
     public func save(_ state: AgentState) throws {
         try makeDirectory()
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeAtomically(try enc.encode(state), to: path)
+        try writeAtomically(Array(try JSON.encode(state, pretty: true).utf8), to: path)
     }
 
     /// `mkdir -p -m 0700`: the state directory and any missing parents, with the failing
@@ -70,9 +66,9 @@ public final class StateStore {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StateFileError(path: path, errno: errno) }
         var waited = false
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = monotonicSeconds() + timeout
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, Date() < deadline else {
+            guard errno == EWOULDBLOCK || errno == EINTR, monotonicSeconds() < deadline else {
                 close(fd)
                 throw SystemError(
                     operation: op, errno: EWOULDBLOCK,
@@ -130,7 +126,7 @@ public struct StateFileError: Error, Sendable, CustomStringConvertible {
 
 /// Writes `data` to `path` through a temporary file, fsync and rename, so a `kill -9` or a full
 /// disk leaves the old file or the new one, never a torn one.
-func writeAtomically(_ data: Data, to path: String) throws {
+func writeAtomically(_ data: [UInt8], to path: String) throws {
     let tmp = path + ".tmp"
     let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw StateFileError(path: path, errno: errno) }

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -28,7 +26,7 @@ public func temporaryDirectory() -> String {
 
 /// Writes `text` to `path` atomically (temporary file, fsync, rename).
 public func writeTextFile(_ text: String, to path: String) throws {
-    try writeAtomically(Data(text.utf8), to: path)
+    try writeAtomically(Array(text.utf8), to: path)
 }
 
 // Substring search and replacement, byte-wise over UTF-8. The standard library's

@@ -1,5 +1,4 @@
 import ArgumentParser
-import FoundationEssentials
 import Netlink
 import RSAgent
 
@@ -90,7 +89,7 @@ final class LabRun {
         work = temporaryDirectory() + "rsagent-lab-\(getpid())"
         mkdir(work, 0o700)
         binary =
-            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            symlinkTarget("/proc/self/exe") ?? CommandLine.arguments[0]
     }
 
     struct Interrupted: Error, CustomStringConvertible { var description: String { "interrupted" } }
@@ -144,7 +143,7 @@ final class LabRun {
         let probe = try LabProcess.run(
             binary, ["probe", "--netns", client, "\(LabNetwork.vip):31337", "-n", String(probes), "--json"],
             output: "\(work)/probe.json", timeout: Double(probes) * 2 + 5)
-        let result = try? JSONDecoder().decode(ProbeResult.self, from: Data(probe.text.utf8))
+        let result = try? JSON.decode(ProbeResult.self, from: probe.text)
         emit(result?.rendered ?? probe.text)
         let rips = Set(result?.realservers.map(\.rip) ?? [])
         let viaVIP = result?.realservers.allSatisfy { $0.reached == ["\(LabNetwork.vip):31337"] } ?? false
@@ -263,11 +262,11 @@ final class LabRun {
         if let kept = readTextFile(Self.keptPath) {
             let lines = kept.split(separator: "\n").map(String.init)
             for pid in lines.dropFirst().compactMap({ pid_t($0) }) {
-                let exe = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")
+                let exe = symlinkTarget("/proc/\(pid)/exe")
                 if exe == binary { kill(pid, SIGTERM) }
             }
             if let dir = lines.first, dir.hasPrefix(temporaryDirectory() + "rsagent-lab-") {
-                try? FileManager.default.removeItem(atPath: dir)
+                removeTree(dir)
             }
             unlink(Self.keptPath)
         }
@@ -275,18 +274,18 @@ final class LabRun {
         // `run --netns rslab-…`.
         for pid in strayAgents() { kill(pid, SIGTERM) }
         net.teardown()
-        try? FileManager.default.removeItem(atPath: work)
+        removeTree(work)
     }
 
     private func strayAgents() -> [pid_t] {
         let me = getpid()
-        return ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry in
+        return directoryEntries("/proc").compactMap { entry in
             guard let pid = pid_t(entry), pid != me,
                 let raw = readFile("/proc/\(pid)/cmdline")
             else { return nil }
             let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             guard args.count >= 4, args[1] == "run", args[2] == "--netns", args[3].hasPrefix(LabNetwork.prefix),
-                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) == binary
+                symlinkTarget("/proc/\(pid)/exe") == binary
             else { return nil }
             return pid
         }

@@ -1,8 +1,6 @@
 import ArgumentParser
-import FoundationEssentials
 import Logging
 import RSAgent
-import ServiceLifecycle
 
 #if canImport(Glibc)
     import Glibc
@@ -42,11 +40,11 @@ struct Run: AsyncParsableCommand {
     /// then the load report (its sampler and its listeners) and the test service when the
     /// profile enables them. Only the reconciler changes the host.
     static func services(reconciler: Reconciler, load: LoadReportServices?, test: TestServer?)
-        -> [ServiceGroupConfiguration.ServiceConfiguration]
+        -> [any DaemonService]
     {
-        var out: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: reconciler)]
-        if let load { out += [.init(service: load.monitor), .init(service: load.server)] }
-        if let test { out.append(.init(service: test)) }
+        var out: [any DaemonService] = [reconciler]
+        if let load { out += [load.monitor, load.server] }
+        if let test { out.append(test) }
         return out
     }
 
@@ -117,12 +115,8 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         defer { admin.stop() }
-        let group = ServiceGroup(
-            configuration: .init(
-                services: Self.services(reconciler: reconciler, load: load, test: test),
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
-            try await group.run()
+            try await runServices(Self.services(reconciler: reconciler, load: load, test: test), logger: logger)
         } catch {
             logger.error("\(error)")
             reconciler.retire()

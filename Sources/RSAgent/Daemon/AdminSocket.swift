@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Logging
 
 #if canImport(Glibc)
@@ -136,7 +135,7 @@ public final class AdminServer: @unchecked Sendable {
 
     /// Writes `state_dir/admin-state` atomically, so it survives restarts and reboots.
     static func persist(_ state: AdminState, stateDir: String) throws {
-        try writeAtomically(Data((state.rawValue + "\n").utf8), to: DaemonSignals.adminPath(stateDir))
+        try writeAtomically(Array((state.rawValue + "\n").utf8), to: DaemonSignals.adminPath(stateDir))
     }
 
     private func reply(_ conn: Int32, _ text: String) {

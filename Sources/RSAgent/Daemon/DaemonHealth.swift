@@ -1,4 +1,3 @@
-import FoundationEssentials
 import Netlink
 
 #if canImport(Glibc)

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -32,17 +30,15 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     static func path(_ stateDir: String) -> String { stateDir + "/daemon.json" }
 
     func save(stateDir: String) {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        guard let data = try? enc.encode(self) else { return }
+        guard let data = try? JSON.encode(self) else { return }
         // Best effort: status is for `rsagent status`; a full state_dir must not stop repairs.
-        try? writeAtomically(data, to: Self.path(stateDir))
+        try? writeAtomically(Array(data.utf8), to: Self.path(stateDir))
     }
 
     /// The status of a daemon that is still running, or nil.
     public static func load(stateDir: String) -> DaemonStatus? {
-        guard let data = (readFile(path(stateDir)).map { Data($0) }),
-            let s = try? JSONDecoder().decode(DaemonStatus.self, from: data),
+        guard let data = readTextFile(path(stateDir)),
+            let s = try? JSON.decode(DaemonStatus.self, from: data),
             kill(s.pid, 0) == 0
         else { return nil }
         return s

@@ -28,3 +28,23 @@ public func ensureDescriptorRoom(_ profile: Profile, logger: Logger) {
         )
     }
 }
+
+/// Gives back the pages of this program's own file that start-up touched and the idle daemon
+/// does not use again — argument parsing, profile decoding, the first apply, the runtime's
+/// first conformance scans: `madvise(MADV_PAGEOUT)` over the executable's mappings. Clean file
+/// pages are simply dropped (nothing is written); whatever the daemon runs later comes back on
+/// first touch. Pages other processes share (libc) are left alone by the kernel.
+/// Returns the bytes advised, for the log.
+@discardableResult
+public func pageOutStartupCode() -> Int {
+    guard let exe = symlinkTarget("/proc/self/exe"), let maps = readTextFile("/proc/self/maps") else { return 0 }
+    var advised = 0
+    for line in maps.split(separator: "\n") where line.hasSuffix(" " + exe) {
+        let range = line.prefix { $0 != " " }.split(separator: "-")
+        guard range.count == 2, let start = UInt(range[0], radix: 16), let end = UInt(range[1], radix: 16),
+            let p = UnsafeMutableRawPointer(bitPattern: start)
+        else { continue }
+        if madvise(p, Int(end - start), 21 /* MADV_PAGEOUT, Linux 5.4 */) == 0 { advised += Int(end - start) }
+    }
+    return advised
+}

@@ -1,7 +1,5 @@
-import FoundationEssentials
 import Logging
 import Netlink
-import ServiceLifecycle
 import UnixSignals
 
 #if canImport(Glibc)
@@ -22,7 +20,7 @@ import UnixSignals
 ///
 /// The netlink wait is blocking, so the loop runs on a thread of its own (created by this
 /// process after it entered its namespace); `run()` bridges it into the service group.
-public final class Reconciler: Service, @unchecked Sendable {
+public final class Reconciler: DaemonService, @unchecked Sendable {
     private let mutex = Lock()
     private var stopRequested = false
     private var reloadRequested = false
@@ -39,8 +37,8 @@ public final class Reconciler: Service, @unchecked Sendable {
     private var toldReady = false
     /// The sysctls the last pass asserted, re-read between passes.
     private var asserted: [SysctlKey] = []
-    private var nextSysctlRead = Date.distantPast
-    private var nextRetry = Date.distantPast
+    private var nextSysctlRead = 0.0
+    private var nextRetry = 0.0
     /// Another rsagent daemon seen removing this profile's VIPs (possible only where it cannot
     /// see our namespace claim, as in a container with its own /run): never fought.
     private var rival: (pid: Int32, command: String)?
@@ -49,7 +47,7 @@ public final class Reconciler: Service, @unchecked Sendable {
     private var facing: [String] = []
     /// The facing interfaces by index, to recognise a rename (`ip link set NAME name NEW`).
     private var facingIndexes: [InterfaceIndex: String] = [:]
-    private var nextOverrunNotice = Date.distantPast
+    private var nextOverrunNotice = 0.0
 
     /// The profile in force (it changes on a successful reload).
     public var profile: Profile { mutex.withLock { currentProfile } }
@@ -75,21 +73,17 @@ public final class Reconciler: Service, @unchecked Sendable {
     private var converged: Bool { health.snapshot.notConverged == nil }
 
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    for await _ in await UnixSignalsSequence(trapping: .sighup) { self.requestReload() }
-                }
-                group.addTask { try await self.runLoopThread() }
-                try await group.next()  // the loop ended: stop listening for SIGHUP too
-                group.cancelAll()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup) { self.requestReload() }
             }
-        } onGracefulShutdown: {
-            self.requestStop()
+            group.addTask { try await self.runLoopThread() }
+            try await group.next()  // the loop ended: stop listening for SIGHUP too
+            group.cancelAll()
         }
     }
 
-    public func requestStop() { mutex.withLock { stopRequested = true } }
+    public func shutdown() { mutex.withLock { stopRequested = true } }
     public func requestReload() { mutex.withLock { reloadRequested = true } }
     /// Asks for a pass soon (the admin state changed, for instance).
     public func requestConverge(cause: String) { mutex.withLock { requestedCauses.append(cause) } }
@@ -109,8 +103,11 @@ public final class Reconciler: Service, @unchecked Sendable {
         logger.info(
             "running: watching links, addresses and rp_filter; ARP sysctls re-read every 0.5 s; full check every \(Int(resyncInterval)) s"
         )
-        var nextFull = Date().addingTimeInterval(resyncInterval)
-        var nextWatchdog = Date()
+        // Start-up is over (listeners bound, first pass done): its code need not stay resident.
+        let pagedOut = pageOutStartupCode()
+        logger.debug("start-up code paged out (\(pagedOut >> 20) MB of mappings advised)")
+        var nextFull = monotonicSeconds() + resyncInterval
+        var nextWatchdog = monotonicSeconds()
         while true {
             let (stop, reload, requested) = mutex.withLock {
                 defer {
@@ -121,9 +118,9 @@ public final class Reconciler: Service, @unchecked Sendable {
             }
             if stop { break }
             if reload { self.reload(host) }
-            if let interval = notifier.watchdogInterval, Date() >= nextWatchdog {
+            if let interval = notifier.watchdogInterval, monotonicSeconds() >= nextWatchdog {
                 notifier.notify("WATCHDOG=1")
-                nextWatchdog = Date().addingTimeInterval(interval)
+                nextWatchdog = monotonicSeconds() + interval
             }
             var causes = requested
             do {
@@ -136,14 +133,14 @@ public final class Reconciler: Service, @unchecked Sendable {
             } catch {
                 causes = ["netlink event socket: \(error); re-reading everything"]
             }
-            let now = Date()
+            let now = monotonicSeconds()
             if now >= nextSysctlRead {
                 causes += sysctlDrift(host)
-                nextSysctlRead = now.addingTimeInterval(0.5)
+                nextSysctlRead = now + 0.5
             }
             if now >= nextFull {
                 causes.append("periodic check")
-                nextFull = now.addingTimeInterval(resyncInterval)
+                nextFull = now + resyncInterval
             } else if !converged && now >= nextRetry && causes.isEmpty {
                 // Some ends of a conflict raise no event we watch (a default route, a state_dir
                 // made writable): look again every two seconds until the host matches.
@@ -204,9 +201,9 @@ public final class Reconciler: Service, @unchecked Sendable {
             return "rp_filter changed on \(dev) (now \(rp.map(String.init) ?? "?"))"
         case .overrun:
             // Said even when nothing turns out to need repair; at most every 10 s in an event storm.
-            if Date() >= nextOverrunNotice {
+            if monotonicSeconds() >= nextOverrunNotice {
                 logger.notice("netlink events were lost (receive queue overrun); re-reading everything")
-                nextOverrunNotice = Date().addingTimeInterval(10)
+                nextOverrunNotice = monotonicSeconds() + 10
             }
             return "netlink overrun (events lost): re-reading everything"
         default:
@@ -251,10 +248,10 @@ public final class Reconciler: Service, @unchecked Sendable {
     }
 
     private func converge(_ host: KernelHost, causes: [String]) {
-        nextRetry = Date().addingTimeInterval(2)
+        nextRetry = monotonicSeconds() + 2
         let p = profile
         let admin = DaemonSignals.adminState(p.stateDir)
-        let held = FileManager.default.fileExists(atPath: DaemonSignals.heldPath(p.stateDir))
+        let held = fileExists(DaemonSignals.heldPath(p.stateDir))
         health.update { $0.held = held }
         let paused = admin == "maint" ? "maint" : held ? "held down by `rsagent down`" : nil
         if paused != status.paused {
@@ -413,9 +410,8 @@ public final class Reconciler: Service, @unchecked Sendable {
 
     /// Writes the first status file, so `status` sees the daemon from its first moment.
     public func announce() {
-        try? FileManager.default.removeItem(atPath: DaemonSignals.heldPath(profile.stateDir))
-        try? FileManager.default.createDirectory(
-            atPath: profile.stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        unlink(DaemonSignals.heldPath(profile.stateDir))
+        try? StateStore(directory: profile.stateDir).makeDirectory()
         status.save(stateDir: profile.stateDir)
     }
 

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -27,7 +25,7 @@ public final class LabProcess {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = ([path] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
-        var env = ProcessInfo.processInfo.environment
+        var env = processEnvironment()
         env["NO_COLOR"] = "1"
         env["RSAGENT_NETNS_ENTERED"] = nil
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -24,9 +22,7 @@ public func loadHTTPResponse(
     guard let report else { return .plain(503, "Service Unavailable", "no sample yet\n") }
     switch path {
     case "/load":
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        let json = (try? enc.encode(report)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let json = (try? JSON.encode(report)) ?? "{}"
         return HTTPAnswer(status: 200, reason: "OK", contentType: "application/json", body: json + "\n")
     case "/weight":
         return .plain(200, "OK", "\(report.weight)\n")

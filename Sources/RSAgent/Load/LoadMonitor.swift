@@ -1,7 +1,5 @@
-import FoundationEssentials
 import Logging
 import Netlink
-import ServiceLifecycle
 
 #if canImport(Glibc)
     import Glibc
@@ -82,7 +80,7 @@ public final class LoadBoard: @unchecked Sendable {
 /// The sampling loop: one `LoadSample` per `load.interval`, fed to the board; weight changes
 /// are logged. The sampler blocks for a few milliseconds (netlink, /proc), so it runs on a
 /// thread of its own rather than on the cooperative pool.
-public final class LoadMonitor: Service, @unchecked Sendable {
+public final class LoadMonitor: DaemonService, @unchecked Sendable {
     public let board: LoadBoard
     private let sampler = LoadSampler()
     private let profile: @Sendable () -> Profile
@@ -124,31 +122,29 @@ public final class LoadMonitor: Service, @unchecked Sendable {
         }
     }
 
+    public func shutdown() { stopLock.withLock { stopping = true } }
+
     public func run() async throws {
-        try await withGracefulShutdownHandler {
-            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
-                startThread(name: "rsagent-load") {
-                    var lastError = ""
-                    while !self.isStopping {
-                        do {
-                            try self.sampleOnce()
-                            lastError = ""
-                        } catch {
-                            // Said once per distinct failure, not once a second.
-                            if "\(error)" != lastError { self.logger.error("load report: \(error)") }
-                            lastError = "\(error)"
-                        }
-                        let interval = self.profile().load?.interval ?? 1
-                        let until = monotonicSeconds() + interval
-                        while !self.isStopping && monotonicSeconds() < until {
-                            usleep(UInt32(min(0.1, max(0.001, until - monotonicSeconds())) * 1e6))
-                        }
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            startThread(name: "rsagent-load") {
+                var lastError = ""
+                while !self.isStopping {
+                    do {
+                        try self.sampleOnce()
+                        lastError = ""
+                    } catch {
+                        // Said once per distinct failure, not once a second.
+                        if "\(error)" != lastError { self.logger.error("load report: \(error)") }
+                        lastError = "\(error)"
                     }
-                    done.resume()
+                    let interval = self.profile().load?.interval ?? 1
+                    let until = monotonicSeconds() + interval
+                    while !self.isStopping && monotonicSeconds() < until {
+                        usleep(UInt32(min(0.1, max(0.001, until - monotonicSeconds())) * 1e6))
+                    }
                 }
+                done.resume()
             }
-        } onGracefulShutdown: {
-            self.stopLock.withLock { self.stopping = true }
         }
     }
 }

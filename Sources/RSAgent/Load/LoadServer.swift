@@ -1,7 +1,6 @@
 import Logging
 import NIOCore
 import NIOPosix
-import ServiceLifecycle
 
 /// The load report's listeners on SwiftNIO: HTTP (`load.http`) and the HAProxy agent-check
 /// protocol (`load.agent_check`). Read-only: nothing a reader sends changes state.
@@ -9,7 +8,8 @@ import ServiceLifecycle
 /// Every connection passes the board's gate first: a peer outside `load.allow`, or one over the
 /// connection cap, is closed unanswered and counted in
 /// `rsagent_listener_refused_connections_total`. HTTP connections idle for 10 s are closed.
-public final class LoadServer: Service, @unchecked Sendable {
+public final class LoadServer: DaemonService, @unchecked Sendable {
+    private let stopped = ShutdownLatch()
     private let board: LoadBoard
     private let settings: LoadSettings
     private let logger: Logger
@@ -50,8 +50,11 @@ public final class LoadServer: Service, @unchecked Sendable {
         }
     }
 
+    public func shutdown() { stopped.trip() }
+
+    /// Serves until `shutdown`, then closes the listeners.
     public func run() async throws {
-        try? await gracefulShutdown()
+        await stopped.wait()
         for c in channels { try? await c.close() }
         try? await group.shutdownGracefully()
     }

@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -70,7 +68,7 @@ public enum AgentReading: Sendable, Equatable {
             var state: String
             var reason: String?
         }
-        guard let l = try? JSONDecoder().decode(Load.self, from: Data(body.utf8)) else { return nil }
+        guard let l = try? JSON.decode(Load.self, from: body) else { return nil }
         if l.state == "down" { return .down(l.reason) }
         switch l.admin_state {
         case "drain": return .drain

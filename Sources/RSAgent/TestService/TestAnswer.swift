@@ -1,5 +1,3 @@
-import FoundationEssentials
-
 #if canImport(Glibc)
     import Glibc
 #endif
@@ -30,9 +28,7 @@ public struct TestAnswer: Sendable, Equatable, Codable {
 
     /// The HTTP JSON body for `Accept: application/json`.
     public var json: String {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return ((try? enc.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
+        ((try? JSON.encode(self)) ?? "{}") + "\n"
     }
 
     /// Reads a line back (what `rsagent probe` does); nil if it is not one.
@@ -53,7 +49,7 @@ public struct TestAnswer: Sendable, Equatable, Codable {
 
     /// Reads a JSON body back; nil if it is not one.
     public init?(json text: String) {
-        guard let a = try? JSONDecoder().decode(TestAnswer.self, from: Data(text.utf8)) else { return nil }
+        guard let a = try? JSON.decode(TestAnswer.self, from: text) else { return nil }
         self = a
     }
 }

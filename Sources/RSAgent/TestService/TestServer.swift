@@ -2,7 +2,6 @@ import Logging
 import NIOCore
 import NIOPosix
 import Netlink
-import ServiceLifecycle
 
 /// The "which machine answered" service (the classic inetd `lvs-info` on port 31337), on the
 /// wildcard address so every VIP is answered:
@@ -14,7 +13,8 @@ import ServiceLifecycle
 /// At most `cap` connections per listener (more are closed at once and counted); HTTP
 /// connections idle for 10 s are closed; nothing a client sends is buffered beyond NIO's bounded
 /// request-head parser.
-public final class TestServer: Service, @unchecked Sendable {
+public final class TestServer: DaemonService, @unchecked Sendable {
+    private let stopped = ShutdownLatch()
     public let gate: ConnectionGate
     private let settings: TestServiceSettings
     private let host: String
@@ -88,8 +88,11 @@ public final class TestServer: Service, @unchecked Sendable {
         }
     }
 
+    public func shutdown() { stopped.trip() }
+
+    /// Serves until `shutdown`, then closes the listeners.
     public func run() async throws {
-        try? await gracefulShutdown()
+        await stopped.wait()
         for c in channels { try? await c.close() }
         try? await tcpGroup.shutdownGracefully()
         try? await httpGroup.shutdownGracefully()
