@@ -71,11 +71,20 @@ public func compose(_ text: String) throws(YAMLError) -> Node? {
     }
 }
 
-/// Turns the event stream into nodes: a stack of open collections.
+/// Turns the event stream into nodes: a stack of open collections. Each open collection is a
+/// class instance filled in place (an enum payload popped, appended to and pushed back would
+/// copy its array on every node: quadratic for a 10,000-VIP profile).
 private struct Builder {
-    enum Open {
-        case sequence([Node], Mark, anchor: String?)
-        case mapping([(key: Node, value: Node)], pendingKey: Node?, Mark, anchor: String?)
+    final class Open {
+        let isMapping: Bool
+        let mark: Mark
+        let anchor: String?
+        var items: [Node] = []
+        var pairs: [(key: Node, value: Node)] = []
+        var pendingKey: Node?
+        init(isMapping: Bool, mark: Mark, anchor: String?) {
+            self.isMapping = isMapping; self.mark = mark; self.anchor = anchor
+        }
     }
     var stack: [Open] = []
     var anchors: [String: Node] = [:]
@@ -99,21 +108,17 @@ private struct Builder {
     /// Adds a finished node to what is open; at the top it is the document.
     mutating func add(_ node: Node, anchor: String?) {
         if let anchor { anchors[anchor] = node }
-        guard let top = stack.popLast() else {
+        guard let top = stack.last else {
             document = node
             return
         }
-        switch top {
-        case .sequence(var items, let m, let a):
-            items.append(node)
-            stack.append(.sequence(items, m, anchor: a))
-        case .mapping(var pairs, let key, let m, let a):
-            if let key {
-                pairs.append((key, node))
-                stack.append(.mapping(pairs, pendingKey: nil, m, anchor: a))
-            } else {
-                stack.append(.mapping(pairs, pendingKey: node, m, anchor: a))
-            }
+        if !top.isMapping {
+            top.items.append(node)
+        } else if let key = top.pendingKey {
+            top.pairs.append((key, node))
+            top.pendingKey = nil
+        } else {
+            top.pendingKey = node
         }
     }
 
@@ -148,15 +153,14 @@ private struct Builder {
             }
             add(node, anchor: nil)
         case YAML_SEQUENCE_START_EVENT:
-            stack.append(.sequence([], at, anchor: Self.string(e.data.sequence_start.anchor)))
+            stack.append(Open(isMapping: false, mark: at, anchor: Self.string(e.data.sequence_start.anchor)))
         case YAML_MAPPING_START_EVENT:
-            stack.append(.mapping([], pendingKey: nil, at, anchor: Self.string(e.data.mapping_start.anchor)))
+            stack.append(Open(isMapping: true, mark: at, anchor: Self.string(e.data.mapping_start.anchor)))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-            switch stack.popLast() {
-            case .sequence(let items, let m, let a)?: add(.sequence(items, m), anchor: a)
-            case .mapping(let pairs, _, let m, let a)?: add(.mapping(pairs, m), anchor: a)
-            case nil: break
-            }
+            guard let done = stack.popLast() else { break }
+            add(
+                done.isMapping ? .mapping(done.pairs, done.mark) : .sequence(done.items, done.mark), anchor: done.anchor
+            )
         default:
             break
         }
