@@ -7,10 +7,9 @@
 public enum JSON {
     /// One JSON document for `value`.
     public static func encode<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
-        let encoder = ValueEncoder(codingPath: [])
-        try value.encode(to: encoder)
+        let box = try ValueEncoder.value(value, at: [])
         var out = ""
-        write(encoder.result ?? .object([:]), into: &out, pretty: pretty, indent: 0)
+        write(box, into: &out, pretty: pretty, indent: 0)
         return out
     }
 
@@ -33,6 +32,35 @@ public enum JSON {
     }
 
     // MARK: writing
+
+    /// Writes what an encoder built, straight from its boxes.
+    fileprivate static func write(_ b: ValueEncoder.Box, into out: inout String, pretty: Bool, indent: Int) {
+        if let fields = b.fields {
+            if fields.isEmpty { out += "{}"; return }
+            out += "{"
+            for (i, key) in fields.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                if pretty { newline(into: &out, indent: indent + 1) }
+                quote(key, into: &out)
+                out += pretty ? " : " : ":"
+                write(fields[key]!, into: &out, pretty: pretty, indent: indent + 1)
+            }
+            if pretty { newline(into: &out, indent: indent) }
+            out += "}"
+        } else if let items = b.items {
+            if items.isEmpty { out += "[]"; return }
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                if pretty { newline(into: &out, indent: indent + 1) }
+                write(item, into: &out, pretty: pretty, indent: indent + 1)
+            }
+            if pretty { newline(into: &out, indent: indent) }
+            out += "]"
+        } else {
+            write(b.value ?? .object([:]), into: &out, pretty: pretty, indent: indent)
+        }
+    }
 
     static func write(_ v: Value, into out: inout String, pretty: Bool, indent: Int) {
         switch v {
@@ -72,6 +100,12 @@ public enum JSON {
 
     static func quote(_ s: String, into out: inout String) {
         out += "\""
+        // Most text needs no escape: append it whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out += s
+            out += "\""
+            return
+        }
         for u in s.unicodeScalars {
             switch u {
             case "\"": out += "\\\""
@@ -249,16 +283,9 @@ private final class ValueEncoder: Encoder {
         init(value: JSON.Value? = nil, fields: [String: Box]? = nil, items: [Box]? = nil) {
             self.value = value; self.fields = fields; self.items = items
         }
-        var result: JSON.Value {
-            if let fields { return .object(fields.mapValues(\.result)) }
-            if let items { return .array(items.map(\.result)) }
-            return value ?? .object([:])
-        }
     }
 
     init(codingPath: [any CodingKey]) { self.codingPath = codingPath }
-
-    var result: JSON.Value? { box?.result }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) -> KeyedEncodingContainer<Key> {
         if box?.fields == nil { box = Box(fields: [:]) }
@@ -274,12 +301,18 @@ private final class ValueEncoder: Encoder {
 
     func set(_ v: JSON.Value) { box = Box(value: v) }
 
-    /// A primitive directly; anything else through its own `encode(to:)`.
+    /// A primitive directly (recognised by its type, without a dynamic cast); anything else
+    /// through its own `encode(to:)`.
     static func value<T: Encodable>(_ v: T, at path: [any CodingKey]) throws -> Box {
+        if T.self == String.self { return Box(value: .string(unsafeBitCast(v, to: String.self))) }
+        if T.self == Int.self { return Box(value: .number(String(unsafeBitCast(v, to: Int.self)))) }
+        if T.self == Bool.self { return Box(value: .bool(unsafeBitCast(v, to: Bool.self))) }
+        if T.self == Double.self { return Box(value: try JSON.number(unsafeBitCast(v, to: Double.self))) }
+        if T.self == Int32.self { return Box(value: .number(String(unsafeBitCast(v, to: Int32.self)))) }
+        if T.self == UInt64.self { return Box(value: .number(String(unsafeBitCast(v, to: UInt64.self)))) }
+        if T.self == Int64.self { return Box(value: .number(String(unsafeBitCast(v, to: Int64.self)))) }
+        if T.self == UInt32.self { return Box(value: .number(String(unsafeBitCast(v, to: UInt32.self)))) }
         switch v {
-        case let s as String: return Box(value: .string(s))
-        case let b as Bool: return Box(value: .bool(b))
-        case let d as Double: return Box(value: try JSON.number(d))
         case let f as Float: return Box(value: try JSON.number(Double(f)))
         case let n as any BinaryInteger: return Box(value: .number("\(n)"))
         default:
@@ -293,6 +326,19 @@ private final class ValueEncoder: Encoder {
         let box: Box
         let codingPath: [any CodingKey]
         mutating func encodeNil(forKey key: Key) throws { box.fields![key.stringValue] = Box(value: .null) }
+        // The common primitives straight, so synthesized `encode(to:)` needs no generic call.
+        mutating func encode(_ value: String, forKey key: Key) throws {
+            box.fields![key.stringValue] = Box(value: .string(value))
+        }
+        mutating func encode(_ value: Int, forKey key: Key) throws {
+            box.fields![key.stringValue] = Box(value: .number(String(value)))
+        }
+        mutating func encode(_ value: Bool, forKey key: Key) throws {
+            box.fields![key.stringValue] = Box(value: .bool(value))
+        }
+        mutating func encode(_ value: Double, forKey key: Key) throws {
+            box.fields![key.stringValue] = Box(value: try JSON.number(value))
+        }
         mutating func encode<T: Encodable>(_ value: T, forKey key: Key) throws {
             box.fields![key.stringValue] = try ValueEncoder.value(value, at: codingPath + [key])
         }
