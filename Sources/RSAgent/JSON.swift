@@ -58,38 +58,13 @@ public enum JSON {
             if pretty { newline(into: &out, indent: indent) }
             out += "]"
         } else {
-            write(b.value ?? .object([:]), into: &out, pretty: pretty, indent: indent)
-        }
-    }
-
-    static func write(_ v: Value, into out: inout String, pretty: Bool, indent: Int) {
-        switch v {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let n): out += n
-        case .string(let s): quote(s, into: &out)
-        case .array(let items):
-            if items.isEmpty { out += "[]"; return }
-            out += "["
-            for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
-                if pretty { newline(into: &out, indent: indent + 1) }
-                write(item, into: &out, pretty: pretty, indent: indent + 1)
+            switch b.value ?? .null {
+            case .null: out += "null"
+            case .bool(let v): out += v ? "true" : "false"
+            case .number(let n): out += n
+            case .string(let v): quote(v, into: &out)
+            case .array, .object: out += "null"  // the encoder builds collections as boxes
             }
-            if pretty { newline(into: &out, indent: indent) }
-            out += "]"
-        case .object(let fields):
-            if fields.isEmpty { out += "{}"; return }
-            out += "{"
-            for (i, key) in fields.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
-                if pretty { newline(into: &out, indent: indent + 1) }
-                quote(key, into: &out)
-                out += pretty ? " : " : ":"
-                write(fields[key]!, into: &out, pretty: pretty, indent: indent + 1)
-            }
-            if pretty { newline(into: &out, indent: indent) }
-            out += "}"
         }
     }
 
