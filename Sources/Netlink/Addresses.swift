@@ -63,6 +63,10 @@ extension RouteSocket {
     /// (iproute2 6.1 does not print the protocol; libnl 3.7 does not parse it, so the dump is
     /// read here attribute by attribute).
     public func addresses() throws -> [Address] {
+        try retryingInterruptedDump { try dumpAddresses() }
+    }
+
+    private func dumpAddresses() throws -> [Address] {
         guard let msg = nlmsg_alloc_simple(Int32(RTM_GETADDR), NLM_F_DUMP) else {
             throw NetlinkError(operation: "ip addr show", errno: ENOMEM)
         }

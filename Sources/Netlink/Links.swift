@@ -41,6 +41,10 @@ public struct Link: Hashable, Sendable, Codable {
 extension RouteSocket {
     /// All links. Equivalent to: `ip -d link show`.
     public func links() throws -> [Link] {
+        try retryingInterruptedDump { try dumpLinks() }
+    }
+
+    private func dumpLinks() throws -> [Link] {
         var cache: OpaquePointer?
         let rc = rtnl_link_alloc_cache(sock, AF_UNSPEC, &cache)
         guard rc >= 0, let cache else {

@@ -116,6 +116,10 @@ extension RouteSocket {
     /// A dump, not a route-get of some far address: that address could be local, or sit
     /// under a more specific route.
     public func defaultRouteInterface(family: Int32) throws -> InterfaceIndex? {
+        try retryingInterruptedDump { try findDefaultRouteInterface(family: family) }
+    }
+
+    private func findDefaultRouteInterface(family: Int32) throws -> InterfaceIndex? {
         // The local table holds a route per address (10,000 VIPs, 10,000 routes): with strict
         // checking (Linux ≥ 4.20) on a socket of its own, the kernel dumps the main table only.
         // Elsewhere this socket dumps every table; the header checks below filter either way.

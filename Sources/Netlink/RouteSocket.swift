@@ -120,6 +120,28 @@ extension RouteSocket {
     }
 }
 
+extension RouteSocket {
+    /// How often an interrupted dump is read before its error is passed on.
+    static let dumpAttempts = 60
+
+    /// Runs a dump again when the kernel flagged it inconsistent (`NLM_F_DUMP_INTR`: the list
+    /// changed while it was being read — another program adding addresses, say). iproute2 warns
+    /// and prints what it got; a planner must not act on a half-read list, so it reads again,
+    /// backing off a little each time (1,000 VIPs being added keep a dump busy for a third of a
+    /// second), for up to about three seconds.
+    func retryingInterruptedDump<T>(attempts: Int = RouteSocket.dumpAttempts, _ body: () throws -> T) throws -> T {
+        var attempt = 1
+        while true {
+            do { return try body() } catch let e as NetlinkError
+                where e.libnlCode == NLE_DUMP_INTR && attempt < attempts
+            {
+                usleep(UInt32(min(attempt, 25)) * 2_000)
+                attempt += 1
+            }
+        }
+    }
+}
+
 /// Per-request state shared with the C callbacks through their `void *arg`.
 final class Exchange {
     let onMessage: ((UnsafeMutablePointer<nlmsghdr>) -> Void)?

@@ -51,6 +51,38 @@ struct NetlinkTests {
         try #require(try s.links().first { $0.name == name })
     }
 
+    /// A dump read while another program changes the list is flagged inconsistent by the kernel
+    /// (NLM_F_DUMP_INTR, libnl's "Dump inconsistency detected"); rsagent reads it again instead
+    /// of failing. Seen as a failed `apply` while a second one added 1,000 VIPs.
+    @Test func aDumpInterruptedByChangesIsReadAgain() throws {
+        let s = try RouteSocket()
+        let lo = try link(s, "lo")
+        let base = (0..<1500).map {
+            AddressRequest(index: lo.index, device: "lo", address: IPAddress("198.19.\($0 / 250).\($0 % 250 + 1)")!)
+        }
+        for r in base { try s.addAddress(r) }
+        defer { for r in base { try? s.deleteAddress(r) } }
+        // Another program adds 1,000 addresses, then removes them, while this one dumps.
+        let done = Counter()
+        let writer = Thread {
+            defer { done.bump() }
+            guard let w = try? RouteSocket() else { return }
+            let churn = (0..<1000).map {
+                AddressRequest(index: lo.index, device: "lo", address: IPAddress("198.18.\($0 / 250).\($0 % 250 + 1)")!)
+            }
+            for r in churn { try? w.addAddress(r) }
+            for r in churn { try? w.deleteAddress(r) }
+        }
+        writer.start()
+        var dumps = 0
+        while done.value == 0 {
+            let all = try s.addresses()
+            #expect(all.filter { $0.address.description.hasPrefix("198.19.") }.count == 1500)
+            dumps += 1
+        }
+        #expect(dumps >= 1)
+    }
+
     @Test func addressCarriesTheOwnerMarkAndIPv6IsNotTentative() throws {
         let s = try RouteSocket()
         let lo = try link(s, "lo")
@@ -181,4 +213,11 @@ struct NetlinkTests {
     func writeSysctl(_ path: String, _ value: String) throws {
         try (value + "\n").write(toFile: "/proc/sys/" + path, atomically: false, encoding: .utf8)
     }
+}
+
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    var value: Int { lock.withLock { n } }
+    func bump() { lock.withLock { n += 1 } }
 }
