@@ -49,7 +49,7 @@ struct Lab: ParsableCommand {
         }
         if !net.leftovers.isEmpty {
             emitError(
-                "rsagent: lab: \(net.leftovers.joined(separator: ", ")) exist from an earlier `rsagent lab --keep`; remove them with `rsagent lab --clean`"
+                "rsagent: lab: \(net.leftovers.joined(separator: ", ")) exist from an earlier lab (kept with --keep, or killed before it cleaned up); remove them with `rsagent lab --clean`"
             )
             throw ExitCode(1)
         }
