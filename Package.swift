@@ -64,8 +64,10 @@ let package = Package(
         ),
         // Fuzz targets for libFuzzer (Fuzz/README.md); a plain build replays the seed corpus.
         .executableTarget(name: "rsagent-fuzz", dependencies: ["RSAgent"], path: "Fuzz/Sources/rsagent-fuzz"),
-        .testTarget(name: "RSAgentTests", dependencies: ["RSAgent", "Netlink"]),
-        .testTarget(name: "NamespaceTests", dependencies: ["RSAgent"]),
+        // The JSON documents' golden files (Tests/Golden), shared by the two suites that check them.
+        .target(name: "GoldenFiles", path: "Tests/GoldenFiles"),
+        .testTarget(name: "RSAgentTests", dependencies: ["RSAgent", "Netlink", "GoldenFiles"]),
+        .testTarget(name: "NamespaceTests", dependencies: ["RSAgent", "GoldenFiles"]),
         // In-process tests of the libnl layer; they run only when the test process is in a
         // network namespace of its own (scripts/test uses `unshare --net`).
         .testTarget(name: "NetlinkTests", dependencies: ["Netlink"]),
