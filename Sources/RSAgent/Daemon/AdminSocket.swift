@@ -4,16 +4,6 @@ import Logging
     import Glibc
 #endif
 
-/// The admin states an operator can set on a realserver.
-public enum AdminState: String, Sendable, CaseIterable, Codable {
-    /// In service.
-    case ready
-    /// Finish what is running, take nothing new: the load report says weight 0.
-    case drain
-    /// The operator is working on the box: rsagent stops re-asserting and reports `maint`.
-    case maint
-}
-
 /// The daemon's local control socket: root only (mode 0600 and the peer's uid checked with
 /// `SO_PEERCRED`), one short line per connection.
 ///
@@ -43,7 +33,7 @@ public final class AdminServer: @unchecked Sendable {
     public func start() throws {
         let op = "listening on \(path)"
         fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemError(operation: op, errno: errno, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw SystemError.current(op) }
         guard var sa = unixAddress(path) else {
             throw SystemError(
                 operation: op, errno: ENAMETOOLONG, reason: "the path is longer than a unix socket allows")
@@ -59,7 +49,7 @@ public final class AdminServer: @unchecked Sendable {
         guard bound == 0, chmod(path, 0o600) == 0, listen(fd, 8) == 0 else {
             let e = errno
             close(fd)
-            throw SystemError(operation: op, errno: e, reason: String(cString: strerror(e)))
+            throw SystemError(operation: op, code: e)
         }
         startThread(name: "rsagent-admin") { self.serve() }
     }
@@ -150,7 +140,7 @@ public enum AdminClient {
     public static func send(_ command: String, socketPath: String) throws -> String {
         let op = "asking the rsagent daemon on \(socketPath)"
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw SystemError(operation: op, errno: errno, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw SystemError.current(op) }
         defer { close(fd) }
         guard var sa = unixAddress(socketPath) else {
             throw SystemError(
@@ -166,7 +156,7 @@ public enum AdminClient {
             let why =
                 e == ENOENT || e == ECONNREFUSED
                 ? "no daemon is listening (is `rsagent run` running? try `systemctl status rsagent`, or pass --socket)"
-                : e == EACCES ? "permission denied; run as root" : String(cString: strerror(e))
+                : e == EACCES ? "permission denied; run as root" : systemMessage(e)
             throw SystemError(operation: op, errno: e, reason: why)
         }
         var timeout = timeval(tv_sec: 3, tv_usec: 0)

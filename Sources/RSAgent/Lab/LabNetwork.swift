@@ -19,23 +19,22 @@ public enum NamedNamespace {
         let p = path(name)
         let fd = open(p, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0)
         guard fd >= 0 else {
-            throw SystemError(operation: what, errno: errno, reason: String(cString: strerror(errno)))
+            throw SystemError.current(what)
         }
         close(fd)
-        let back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        let back = ThreadNamespace.openCurrent(ThreadNamespace.network)
         defer { close(back) }
-        guard c_unshare(cloneNewNet) == 0 else {
-            let e = errno
+        guard ThreadNamespace.unshareNew(ThreadNamespace.network) else {
+            let error = SystemError.current(what, fix: "run as root")
             unlink(p)
-            throw SystemError(
-                operation: what, errno: e, reason: "unshare: \(String(cString: strerror(e))); run as root")
+            throw error
         }
         let bound = mount("/proc/thread-self/ns/net", p, "none", UInt(MS_BIND), nil)
-        let e = errno
-        _ = c_setns(back, cloneNewNet)
+        let error = SystemError.current(what)
+        _ = ThreadNamespace.enter(back, ThreadNamespace.network)
         guard bound == 0 else {
             unlink(p)
-            throw SystemError(operation: what, errno: e, reason: "bind mount: \(String(cString: strerror(e)))")
+            throw error
         }
     }
 
@@ -52,15 +51,13 @@ public enum NamedNamespace {
         let what = "entering network namespace \(name)"
         let target = open(path(name), O_RDONLY | O_CLOEXEC)
         guard target >= 0 else {
-            throw SystemError(operation: what, errno: errno, reason: String(cString: strerror(errno)))
+            throw SystemError.current(what)
         }
         defer { close(target) }
-        let back = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC)
+        let back = ThreadNamespace.openCurrent(ThreadNamespace.network)
         defer { close(back) }
-        guard c_setns(target, cloneNewNet) == 0 else {
-            throw SystemError(operation: what, errno: errno, reason: String(cString: strerror(errno)))
-        }
-        defer { _ = c_setns(back, cloneNewNet) }
+        guard ThreadNamespace.enter(target, ThreadNamespace.network) else { throw SystemError.current(what) }
+        defer { _ = ThreadNamespace.enter(back, ThreadNamespace.network) }
         return try body()
     }
 
@@ -68,24 +65,12 @@ public enum NamedNamespace {
     /// `ip netns exec NAME sysctl -w KEY=VALUE`.
     public static func writeSysctl(_ name: String, _ key: String, _ value: Int) throws {
         try within(name) {
-            let p = "/proc/sys/" + key.replacingAll(".", with: "/")
-            let what = "setting \(key)=\(value) in \(name)"
-            let fd = open(p, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw SystemError(operation: what, errno: errno, reason: String(cString: strerror(errno)))
-            }
-            defer { close(fd) }
-            let text = "\(value)\n"
-            guard write(fd, text, text.utf8.count) == text.utf8.count else {
-                throw SystemError(operation: what, errno: errno, reason: String(cString: strerror(errno)))
-            }
+            try writeExistingFile(
+                "/proc/sys/" + key.replacingAll(".", with: "/"), "\(value)\n",
+                operation: "setting \(key)=\(value) in \(name)")
         }
     }
 }
-
-@_silgen_name("setns") private func c_setns(_ fd: Int32, _ nstype: Int32) -> Int32
-@_silgen_name("unshare") private func c_unshare(_ flags: Int32) -> Int32
-private let cloneNewNet: Int32 = 0x4000_0000  // CLONE_NEWNET
 
 /// The lab's network: five hosts on one bridge.
 ///

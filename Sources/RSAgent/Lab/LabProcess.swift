@@ -34,7 +34,7 @@ public final class LabProcess {
         let spawn = {
             let rc = posix_spawn(&child, path, &actions, nil, argv, envp)
             guard rc == 0 else {
-                throw SystemError(operation: "starting \(path)", errno: rc, reason: String(cString: strerror(rc)))
+                throw SystemError(operation: "starting \(path)", code: rc)
             }
         }
         let start = { if let hostname { try withHostname(hostname, spawn) } else { try spawn() } }
@@ -94,16 +94,12 @@ public func systemTool(_ name: String) -> String? {
 /// Runs `body` with the calling thread in a new UTS namespace named `name`, then returns it to
 /// its own. Equivalent to: `unshare --uts sh -c 'hostname NAME; …'`.
 func withHostname(_ name: String, _ body: () throws -> Void) throws {
-    let back = open("/proc/thread-self/ns/uts", O_RDONLY | O_CLOEXEC)
+    let back = ThreadNamespace.openCurrent(ThreadNamespace.hostname)
     defer { close(back) }
-    guard c_unshare(cloneNewUTS) == 0 else {
-        throw SystemError(operation: "naming lab host \(name)", errno: errno, reason: String(cString: strerror(errno)))
+    guard ThreadNamespace.unshareNew(ThreadNamespace.hostname) else {
+        throw SystemError.current("naming lab host \(name)")
     }
-    defer { _ = c_setns(back, cloneNewUTS) }
+    defer { _ = ThreadNamespace.enter(back, ThreadNamespace.hostname) }
     sethostname(name, name.utf8.count)
     try body()
 }
-
-@_silgen_name("setns") private func c_setns(_ fd: Int32, _ nstype: Int32) -> Int32
-@_silgen_name("unshare") private func c_unshare(_ flags: Int32) -> Int32
-private let cloneNewUTS: Int32 = 0x0400_0000  // CLONE_NEWUTS

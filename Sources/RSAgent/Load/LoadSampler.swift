@@ -50,16 +50,12 @@ public final class LoadSampler {
     private func read<T>(_ path: String, _ parse: (Substring) -> T?) throws -> T {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
-            throw SystemError(
-                operation: "reading \(path) for the load report", errno: errno, reason: String(cString: strerror(errno))
-            )
+            throw SystemError.current("reading \(path) for the load report")
         }
         defer { close(fd) }
         let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         guard n > 0 else {
-            throw SystemError(
-                operation: "reading \(path) for the load report", errno: errno, reason: String(cString: strerror(errno))
-            )
+            throw SystemError.current("reading \(path) for the load report")
         }
         let text = String(decoding: buffer[0..<n], as: UTF8.self)
         guard let v = parse(text[...]) else {

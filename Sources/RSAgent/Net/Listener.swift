@@ -174,7 +174,7 @@ func bindListener(
     } catch let err as IOError {
         throw SystemError(
             operation: "listening on \(e) for \(key)", errno: err.errnoCode,
-            reason: "\(String(cString: strerror(err.errnoCode))); choose another \(key) or stop what holds the port")
+            reason: "\(systemMessage(err.errnoCode)); choose another \(key) or stop what holds the port")
     }
 }
 

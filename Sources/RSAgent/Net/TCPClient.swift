@@ -18,7 +18,7 @@ func talk(
     if let request, !(try waitReadable(fd, until: min(deadline, monotonicSeconds() + listenFirst), what: what)) {
         let sent = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         guard sent > 0 else {
-            throw SystemError(operation: what, errno: errno, reason: String(cString: strerror(errno)))
+            throw SystemError.current(what)
         }
     }
     var received = [UInt8]()
@@ -32,7 +32,7 @@ func talk(
         let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
         if n < 0 && errno == EINTR { continue }
         if n < 0 && received.isEmpty {
-            throw SystemError(operation: what, errno: errno, reason: String(cString: strerror(errno)))
+            throw SystemError.current(what)
         }
         if n <= 0 { break }
         received += chunk[0..<n]
@@ -52,7 +52,7 @@ func hostHeader(_ host: String) -> String { host.contains(":") ? "[\(host)]" : h
 /// Why a connection failed, and what to look at, by errno: an unreachable network is a routing
 /// question, not a sign that nothing listens.
 func connectFailure(_ e: Int32, host: String, refused: String?) -> String {
-    let kernel = String(cString: strerror(e))
+    let kernel = systemMessage(e)
     switch e {
     case ENETUNREACH, EHOSTUNREACH:
         return "\(kernel); this host has no route to \(host): check the address and `ip route get \(host)`"
@@ -111,7 +111,7 @@ func waitReadable(_ fd: Int32, until deadline: Double, what: String) throws -> B
         let left = Int32(max(0, (deadline - monotonicSeconds()) * 1000))
         let rc = poll(&pfd, 1, left)
         if rc < 0 && errno == EINTR { continue }
-        if rc < 0 { throw SystemError(operation: what, errno: errno, reason: String(cString: strerror(errno))) }
+        if rc < 0 { throw SystemError.current(what) }
         return rc == 1
     }
 }

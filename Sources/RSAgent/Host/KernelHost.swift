@@ -133,16 +133,7 @@ public final class KernelHost: HostSystem {
     }
 
     public func readSysctl(_ key: SysctlKey) throws -> Int? {
-        let fd = open(key.procPath, O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            if errno == ENOENT { return nil }
-            throw SystemError(operation: "reading \(key)", errno: errno, reason: String(cString: strerror(errno)))
-        }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 32)
-        let n = read(fd, &buf, buf.count)
-        guard n > 0 else { return nil }
-        return Int(String(decoding: buf[0..<n], as: UTF8.self).trimmed)
+        try readSmallFile(key.procPath, operation: "reading \(key)").flatMap { Int($0.trimmed) }
     }
 
     public func writeSysctl(_ key: SysctlKey, _ value: Int) throws {
@@ -153,16 +144,6 @@ public final class KernelHost: HostSystem {
                     "\(value) is outside the values the kernel gives meaning to (\(key.name.validValues.sorted().map(String.init).joined(separator: ", ")))"
             )
         }
-        let fd = open(key.procPath, O_WRONLY | O_CLOEXEC)
-        if fd < 0 {
-            let e = errno
-            throw SystemError(operation: "setting \(key) to \(value)", errno: e, reason: String(cString: strerror(e)))
-        }
-        defer { close(fd) }
-        let text = Array("\(value)\n".utf8)
-        if write(fd, text, text.count) != text.count {
-            let e = errno
-            throw SystemError(operation: "setting \(key) to \(value)", errno: e, reason: String(cString: strerror(e)))
-        }
+        try writeExistingFile(key.procPath, "\(value)\n", operation: "setting \(key) to \(value)")
     }
 }

@@ -113,7 +113,7 @@ public final class StateStore {
 public struct StateFileError: Error, Sendable, CustomStringConvertible {
     public var path: String
     public var errno: Int32
-    public var reason: String { String(cString: strerror(errno)) }
+    public var reason: String { systemMessage(errno) }
     public var fix: String {
         switch errno {
         case ENOSPC, EDQUOT: "free space on the filesystem holding it, or set `state_dir` elsewhere"

@@ -18,14 +18,3 @@ public protocol HostSystem: AnyObject {
     func readSysctl(_ key: SysctlKey) throws -> Int?
     func writeSysctl(_ key: SysctlKey, _ value: Int) throws
 }
-
-/// A failure outside netlink (sysctl files, modprobe, state file), with the system's words.
-public struct SystemError: Error, Sendable, CustomStringConvertible {
-    public var operation: String
-    public var errno: Int32
-    public var reason: String
-    public var description: String { "\(operation): \(reason)" }
-    public init(operation: String, errno: Int32 = 0, reason: String) {
-        self.operation = operation; self.errno = errno; self.reason = reason
-    }
-}

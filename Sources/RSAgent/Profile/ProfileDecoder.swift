@@ -66,10 +66,10 @@ public struct ProfileDecoder {
     /// file", "permission denied".
     static func unreadableReason(_ path: String) -> String {
         var st = stat()
-        if stat(path, &st) != 0 { return errno == ENOENT ? "no such file" : String(cString: strerror(errno)) }
+        if stat(path, &st) != 0 { return errno == ENOENT ? "no such file" : systemMessage(errno) }
         if st.st_mode & S_IFMT == S_IFDIR { return "it is a directory, not a file" }
         let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return errno == EACCES ? "permission denied (run as root?)" : String(cString: strerror(errno)) }
+        if fd < 0 { return errno == EACCES ? "permission denied (run as root?)" : systemMessage(errno) }
         close(fd)
         return "it cannot be read"
     }

@@ -24,15 +24,15 @@ public enum NetworkNamespace {
             throw SystemError(
                 operation: "entering network namespace \(name)", errno: e,
                 reason:
-                    "\(path): \(String(cString: strerror(e))); create it with `ip netns add \(name)` or check `ip netns list`"
+                    "\(path): \(systemMessage(e)); create it with `ip netns add \(name)` or check `ip netns list`"
             )
         }
         defer { close(fd) }
-        guard c_setns(fd, cloneNewNet) == 0 else {
+        guard ThreadNamespace.enter(fd, ThreadNamespace.network) else {
             let e = errno
             throw SystemError(
                 operation: "entering network namespace \(name)", errno: e,
-                reason: "setns: \(String(cString: strerror(e))); run as root")
+                reason: "setns: \(systemMessage(e)); run as root")
         }
         if threadCount() > 1 { try reexec(marking: name) }
     }
@@ -52,13 +52,6 @@ public enum NetworkNamespace {
         // The resolved path, not /proc/self/exe: the process name (ps, journald) stays rsagent.
         let exe = symlinkTarget("/proc/self/exe") ?? "/proc/self/exe"
         execv(exe, &cargs)
-        let e = errno
-        throw SystemError(
-            operation: "re-executing inside network namespace \(name)", errno: e,
-            reason: String(cString: strerror(e)))
+        throw SystemError.current("re-executing inside network namespace \(name)")
     }
 }
-
-// glibc declares setns(2) only under _GNU_SOURCE, which Swift's Glibc module does not define.
-@_silgen_name("setns") private func c_setns(_ fd: Int32, _ nstype: Int32) -> Int32
-private let cloneNewNet: Int32 = 0x4000_0000  // CLONE_NEWNET

@@ -156,7 +156,7 @@ public final class Executor {
         case let .setSysctl(key, _, to):
             guard let current = try host.readSysctl(key) else {
                 throw SystemError(
-                    operation: "setting \(key) to \(to)", errno: 2,
+                    operation: "setting \(key) to \(to)", errno: ENOENT,
                     reason: "\(key.procPath) does not exist (no such interface?)")
             }
             let previousRecord = state.sysctls[key.description]
