@@ -48,6 +48,44 @@ import Testing
         #expect(ex.state == AgentState())
     }
 
+    /// Undoing a device deletion re-creates the kind that was deleted: a tunl0 rsagent made
+    /// comes back through ipip, a dummy as a dummy (it once always came back as a dummy).
+    @Test func undoingADeletedDeviceRecreatesItsKind() throws {
+        let fake = FakeHost(sampleHost())
+        _ = try fake.ensureTunnelDevice()
+        try fake.createDevice(name: "old0", kind: "dummy")
+        fake.failOn = { $0 == "add 192.0.2.100 lo" }
+        let store = tempStore()
+        defer { store.clear() }
+        var st = AgentState(); st.devices = ["old0", "tunl0"]
+        let plan = Planner.plan(profile("mode: dr\nvips: [192.0.2.100]\n"), host: fake.state, state: st)
+        let deletions = plan.actions.filter { $0.kind == "delete_device" }
+        #expect(deletions == [.deleteDevice(name: "old0", kind: "dummy"), .deleteDevice(name: "tunl0", kind: "ipip")])
+        // The deletions first, then a change that fails: both are undone.
+        let failing = Action.addAddress(IPAddress("192.0.2.100")!, device: "lo")
+        let report = Executor(host: fake, store: store, state: st).apply(deletions + [failing])
+        #expect(report.outcome == .rolledBack)
+        #expect(fake.state.link(named: "tunl0")?.kind == "ipip")
+        #expect(fake.state.link(named: "old0")?.kind == "dummy")
+        #expect(fake.log.filter { $0 == "modprobe ipip" }.count == 2)  // made, then made again
+    }
+
+    /// tunl0 that rsagent had to create is recorded, and undone when the run fails.
+    @Test func aTunnelDeviceRsagentMadeIsUndone() throws {
+        let fake = FakeHost(sampleHost())
+        fake.failOn = { $0 == "add 192.0.2.100 tunl0" }
+        let store = tempStore()
+        defer { store.clear() }
+        let plan = Planner.plan(profile("mode: tun\nvips: [192.0.2.100]\n"), host: fake.state, state: AgentState())
+        #expect(plan.actions.contains(.loadTunnelModule))
+        let ex = Executor(host: fake, store: store, state: AgentState())
+        let report = ex.apply(plan.actions)
+        #expect(report.outcome == .rolledBack)
+        #expect(report.rolledBack.contains(.loadTunnelModule))
+        #expect(fake.state.link(named: "tunl0") == nil)
+        #expect(ex.state == AgentState())
+    }
+
     @Test func rollbackFailureIsReportedAsPartial() {
         let fake = FakeHost(sampleHost())
         fake.failOn = { $0 == "add 192.0.2.101 lo" || $0 == "del 192.0.2.100 lo" }

@@ -67,11 +67,13 @@ final class FakeHost: HostSystem {
         let i = state.links.firstIndex { $0.name == name }!
         state.links[i].alias = alias
     }
+    /// As the kernel does: loading ipip makes tunl0 when it is not there; true when it was made.
     func ensureTunnelDevice() throws -> Bool {
         try check("modprobe ipip")
+        if state.link(named: "tunl0") != nil { return false }
         state.links.append(Link(index: .init(rawValue: 99), name: "tunl0", kind: "ipip", isUp: false, isNoARP: true))
         for n in SysctlName.allCases { state.sysctls[SysctlKey("tunl0", n)] = 0 }
-        return false
+        return true
     }
     func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {
         try check("add \(ip) \(device)")

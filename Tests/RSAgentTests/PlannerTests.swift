@@ -168,7 +168,20 @@ import Testing
         host.links.append(Link(index: .init(rawValue: 3), name: "old0", kind: "dummy"))
         var st = AgentState(); st.devices = ["old0"]
         let plan = Planner.plan(profile("mode: dr\nvips: [192.0.2.100]\n"), host: host, state: st)
-        #expect(plan.actions == [.deleteDevice(name: "old0")])
+        #expect(plan.actions == [.deleteDevice(name: "old0", kind: "dummy")])
+    }
+
+    /// A name in the state file now held by a device of another kind (ours was deleted by hand
+    /// and someone made a VLAN of that name) is not deleted by `apply`, as `down` never did.
+    @Test func aStaleDeviceNameNowHeldByAnotherKindIsLeftAlone() {
+        var host = sampleHost(
+            extra: [owned("192.0.2.100")],
+            sysctls: [SysctlKey("eth0", .arpIgnore): 1, SysctlKey("eth0", .arpAnnounce): 2])
+        host.links.append(Link(index: .init(rawValue: 3), name: "old0", kind: "vlan"))
+        var st = AgentState(); st.devices = ["old0"]
+        #expect(Planner.plan(profile("mode: dr\nvips: [192.0.2.100]\n"), host: host, state: st).actions == [])
+        #expect(Planner.planDown(host: host, state: st).actions.isEmpty == false)
+        #expect(!Planner.planDown(host: host, state: st).actions.contains { $0.kind == "delete_device" })
     }
 
     @Test func interfacesMustExistAndBeKnowable() {
@@ -199,7 +212,7 @@ import Testing
             plan.actions == [
                 .removeAddress(IPAddress("192.0.2.100")!, prefix: 32, device: "lo"),
                 .removeAddress(IPAddress("2001:db8::1")!, prefix: 128, device: "eth0"),
-                .deleteDevice(name: "lvs0"),
+                .deleteDevice(name: "lvs0", kind: "dummy"),
                 .restoreSysctl(key: SysctlKey("eth0", .arpIgnore), from: 1, to: 0),
                 .setLinkDown(name: "lo"),
             ])

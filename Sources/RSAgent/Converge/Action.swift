@@ -24,8 +24,9 @@ public enum Action: Hashable, Sendable {
     case adoptAddress(IPAddress, prefix: Int, device: String)
     /// `ip addr del ADDR/PREFIX dev DEVICE` — only ever planned for marked addresses.
     case removeAddress(IPAddress, prefix: Int, device: String)
-    /// `ip link del NAME` — only ever planned for devices rsagent created.
-    case deleteDevice(name: String)
+    /// `ip link del NAME` — only ever planned for devices rsagent created, of a kind it creates
+    /// (`kind` as observed: an undo re-creates the same kind).
+    case deleteDevice(name: String, kind: String)
     /// `sysctl -w KEY=ORIGINAL`, undoing rsagent's change.
     case restoreSysctl(key: SysctlKey, from: Int?, to: Int)
     /// `ip link set NAME down`, for a device that was down before rsagent set it up.
@@ -59,7 +60,7 @@ public enum Action: Hashable, Sendable {
         case let .addAddress(a, d): "adding \(a)/\(a.hostPrefixLength) to \(d)"
         case let .adoptAddress(a, p, d): "adopting \(a)/\(p) on \(d)"
         case let .removeAddress(a, p, d): "removing \(a)/\(p) from \(d)"
-        case let .deleteDevice(n): "deleting device \(n)"
+        case let .deleteDevice(n, _): "deleting device \(n)"
         case let .restoreSysctl(k, _, to): "restoring \(k) to \(to)"
         case let .setLinkDown(n): "setting \(n) down"
         }
@@ -76,7 +77,7 @@ public enum Action: Hashable, Sendable {
         case let .addAddress(a, d): "add \(a)/\(a.hostPrefixLength) to \(d)"
         case let .adoptAddress(a, p, d): "adopt \(a)/\(p) on \(d) (mark it as rsagent's)"
         case let .removeAddress(a, p, d): "remove \(a)/\(p) from \(d)"
-        case let .deleteDevice(n): "delete device \(n) (ip link del \(n))"
+        case let .deleteDevice(n, _): "delete device \(n) (ip link del \(n))"
         case let .restoreSysctl(k, from, to): "\(k) \(from.map(String.init) ?? "?") -> \(to) (restored)"
         case let .setLinkDown(n): "set \(n) down (it was down before rsagent)"
         }

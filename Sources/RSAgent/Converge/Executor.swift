@@ -186,7 +186,7 @@ public final class Executor {
                 return nil  // already gone (someone else removed it): the goal holds
             }
             return { [host] in try host.addAddress(ip, prefix: prefix, device: device, replace: false) }
-        case let .deleteDevice(name):
+        case let .deleteDevice(name, kind):
             try host.deleteDevice(name: name)
             state.devices.removeAll { $0 == name }
             state.linksSetUp.removeAll { $0 == name }
@@ -194,7 +194,12 @@ public final class Executor {
             return { [self] in
                 state.devices.append(name)
                 try store.save(state)
-                try host.createDevice(name: name, kind: "dummy")
+                // The same kind as deleted: tunl0 comes back by loading ipip, as it was made.
+                if kind == "ipip" && name == "tunl0" {
+                    _ = try host.ensureTunnelDevice()
+                } else {
+                    try host.createDevice(name: name, kind: kind)
+                }
                 try host.setAlias(name: name, alias: ownerAlias)
             }
         case let .setLinkDown(name):

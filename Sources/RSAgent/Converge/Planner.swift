@@ -277,25 +277,37 @@ public enum Planner {
 
     /// Devices rsagent created for an earlier profile and no longer needs.
     static func planStaleDevices(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
-        for name in state.devices where name != profile.deviceName {
-            if host.link(named: name) != nil { plan.actions.append(.deleteDevice(name: name)) }
+        for (name, kind) in deletableDevices(host: host, state: state).sorted(by: { $0.key < $1.key })
+        where name != profile.deviceName {
+            plan.actions.append(.deleteDevice(name: name, kind: kind))
         }
+    }
+
+    /// The devices rsagent recorded as its own that are still there and of a kind rsagent
+    /// creates (a dummy device, or a tunl0 it had to make itself), with their kind. A name in
+    /// the state file now held by another kind of device (someone deleted ours and made a
+    /// VLAN of that name) is not rsagent's to delete.
+    static func deletableDevices(host: HostState, state: AgentState) -> [String: String] {
+        var out: [String: String] = [:]
+        for name in state.devices {
+            if let kind = host.link(named: name)?.kind, ["dummy", "ipip"].contains(kind) { out[name] = kind }
+        }
+        return out
     }
 
     /// `rsagent down`: remove every marked address, delete rsagent's devices, restore sysctls
     /// that still hold rsagent's value, set down what rsagent set up. Needs no profile.
     public static func planDown(host: HostState, state: AgentState) -> Plan {
         var plan = Plan()
-        // Only kinds rsagent creates: a dummy device, or a tunl0 it had to make itself.
-        let deleted = Set(state.devices.filter { name in ["dummy", "ipip"].contains(host.link(named: name)?.kind) })
+        let deleted = deletableDevices(host: host, state: state)
         for a in host.ownedAddresses.sorted(by: { $0.address < $1.address }) {
             let dev = host.name(of: a.index)
-            if !deleted.contains(dev) {
+            if deleted[dev] == nil {
                 plan.actions.append(.removeAddress(a.address, prefix: a.prefixLength, device: dev))
             }
         }
-        for name in state.devices.sorted() where deleted.contains(name) {
-            plan.actions.append(.deleteDevice(name: name))
+        for (name, kind) in deleted.sorted(by: { $0.key < $1.key }) {
+            plan.actions.append(.deleteDevice(name: name, kind: kind))
         }
         for (text, saved) in state.sysctls.sorted(by: { $0.key < $1.key }) {
             guard let key = SysctlKey(parsing: text) else { continue }
@@ -308,7 +320,7 @@ public enum Planner {
                 )
             }
         }
-        for name in state.linksSetUp.sorted() where !deleted.contains(name) {
+        for name in state.linksSetUp.sorted() where deleted[name] == nil {
             if let l = host.link(named: name), l.isUp { plan.actions.append(.setLinkDown(name: name)) }
         }
         return plan
