@@ -17,6 +17,10 @@ public final class RouteSocket {
 
     public convenience init() throws { try self.init(netlinkProtocol: NETLINK_ROUTE) }
 
+    /// This socket's netlink port id: the kernel puts it in the notifications that a change made
+    /// through this socket causes (`nlmsg_pid`), which is how a remover is named.
+    public var localPort: UInt32 { nl_socket_get_local_port(sock) }
+
     /// `NETLINK_ROUTE`, or `NETLINK_SOCK_DIAG` for `SocketDiagnostics`: same request machinery.
     init(netlinkProtocol: Int32) throws {
         guard let s = nl_socket_alloc() else {

@@ -212,7 +212,18 @@ final class Namespace {
     }
 
     /// Everything `down` must restore: addresses, links, sysctls.
-    struct Snapshot: Equatable { var addresses: [String]; var links: [String]; var sysctls: [String: Int] }
+    struct Snapshot: Equatable {
+        var addresses: [String]
+        var links: [String]
+        var sysctls: [String: Int]
+        /// The same without one device (tunl0, which stays once ipip is loaded).
+        func withoutLink(_ name: String) -> Snapshot {
+            Snapshot(
+                addresses: addresses.filter { !$0.hasPrefix(name + " ") },
+                links: links.filter { !$0.hasPrefix(name + " ") },
+                sysctls: sysctls.filter { !$0.key.hasPrefix(name + "/") })
+        }
+    }
     func snapshot() throws -> Snapshot {
         Snapshot(addresses: try addresses(), links: try links(), sysctls: try sysctls())
     }

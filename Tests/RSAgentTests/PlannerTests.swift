@@ -3,6 +3,10 @@ import Testing
 
 @testable import RSAgent
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite struct PlannerTests {
     let drLo = profile("mode: dr\nvips: [192.0.2.100, '2001:db8::100']\n")
 
@@ -241,9 +245,22 @@ import Testing
         #expect(SysctlKey(parsing: "net.ipv6.conf.eth0.arp_ignore") == nil)
     }
 
-    @Test func rangesAreCheckedBeforeWriting() {
-        #expect(!SysctlName.arpIgnore.validValues.contains(99))
-        #expect(!SysctlName.arpAnnounce.validValues.contains(3))
-        #expect(SysctlName.rpFilter.validValues == [0, 1, 2])
+    /// The kernel takes arp_ignore=99 and reads it back, so the writer refuses it first: through
+    /// the real writer, on an interface that does not exist — an in-range value then fails on
+    /// the missing file (ENOENT), an out-of-range one before the file is opened (EINVAL).
+    @Test func rangesAreCheckedBeforeWriting() throws {
+        let host = try KernelHost()
+        func failure(_ name: SysctlName, _ value: Int) -> SystemError? {
+            do {
+                try host.writeSysctl(SysctlKey("rsagent-none0", name), value)
+                return nil
+            } catch { return error as? SystemError }
+        }
+        for (name, bad, good) in [(SysctlName.arpIgnore, 99, 1), (.arpAnnounce, 3, 2), (.rpFilter, -1, 2)] {
+            let refused = failure(name, bad)
+            #expect(refused?.errno == EINVAL, "\(name)=\(bad)")
+            #expect(refused?.reason.contains("outside the values the kernel gives meaning to") == true)
+            #expect(failure(name, good)?.errno == ENOENT, "\(name)=\(good)")
+        }
     }
 }
