@@ -38,37 +38,32 @@ struct Apply: ParsableCommand {
         for a in r.actions {
             let mark =
                 switch a.status {
-                case "done": Style.green(a.statusSign)
-                case "failed": Style.red("!")
-                case "rolled_back": Style.yellow("<")
-                default: a.statusSign
+                case .done: Style.green(a.sign)
+                case .failed: Style.red("!")
+                case .rolledBack: Style.yellow("<")
+                case .planned, .notRun: a.sign
                 }
-            out +=
-                "\(mark) \(a.summary)\(a.status == "rolled_back" ? "  (rolled back)" : a.status == "not_run" ? "  (not run)" : "")\n"
+            let note =
+                switch a.status {
+                case .rolledBack: "  (rolled back)"
+                case .notRun: "  (not run)"
+                case .planned, .done, .failed: ""
+                }
+            out += "\(mark) \(a.summary)\(note)\n"
         }
         switch r.result {
-        case "unchanged": out += "unchanged: the host already matches \(r.profile)\n"
-        case "planned": out += "dry run: \(r.actions.count) action(s) planned, nothing changed\n"
-        case "converged": out += Style.green("converged") + ": \(r.actions.count) action(s) done\n"
-        case "conflict": out += Style.red("conflict") + ": nothing was changed\n"
-        case "rolled_back":
+        case .unchanged: out += "unchanged: the host already matches \(r.profile)\n"
+        case .planned: out += "dry run: \(r.actions.count) action(s) planned, nothing changed\n"
+        case .converged: out += Style.green("converged") + ": \(r.actions.count) action(s) done\n"
+        case .conflict: out += Style.red("conflict") + ": nothing was changed\n"
+        case .rolledBack:
             out += Style.red("failed") + ": every change of this run was undone; the host is as it was\n"
-        default: out += Style.red("failed") + ": some changes could not be undone; see the lines marked ! and < above\n"
+        case .partial:
+            out += Style.red("failed") + ": some changes could not be undone; see the lines marked ! and < above\n"
         }
         emit(out)
         for c in r.conflicts { emitError("rsagent: \(c.message)") }
         for e in r.errors { emitError("rsagent: \(e)") }
         for w in r.warnings { emitError("rsagent: warning: \(w)") }
-    }
-}
-
-extension ActionReport {
-    /// + for additions, - for removals, ~ for changes: the first character of the summary's verb.
-    var statusSign: String {
-        switch kind {
-        case "create_device", "add_address", "load_tunnel_module": "+"
-        case "remove_address", "delete_device": "-"
-        default: "~"
-        }
     }
 }

@@ -127,7 +127,7 @@ struct Run: AsyncParsableCommand {
         if final.onStop == .remove {
             do {
                 let r = try Operations.down(stateDir: final.stateDir, host: try openHost())
-                logger.notice("on_stop: remove: \(r.actions.count) action(s), \(r.result)")
+                logger.notice("on_stop: remove: \(r.actions.count) action(s), \(r.result.rawValue)")
                 for e in r.errors { logger.error("\(e)") }
             } catch {
                 logger.error("on_stop: remove failed: \(error)")

@@ -296,7 +296,7 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         let r = sampleReport().serving(h)
         #expect(r.agentCheckLine == "down #\(why)\n")
         #expect(r.weight == 0)
-        #expect(r.state == "down" && r.converged == false && r.reason == why)
+        #expect(r.state == .down && r.converged == false && r.reason == why)
         #expect(sampleReport(admin: .drain).serving(h).agentCheckLine == "down #\(why)\n")
         let now = r.sampleTime + 1
         func get(_ uri: String) -> HTTPAnswer {
@@ -317,7 +317,7 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
         #expect(AgentReading.parse(agentLine: r.agentCheckLine) == .down(why))
         #expect(AgentReading.down(why).keepalivedExitCode(max: 100) == 1)
         // Before the first pass the daemon is "starting": out of service too.
-        #expect(sampleReport().serving(HealthSnapshot()).state == "down")
+        #expect(sampleReport().serving(HealthSnapshot()).state == .down)
         // Through the board, as the listeners read it: the verdict applies at once, and the
         // policy's weight is back as soon as the host matches again.
         let shared = DaemonHealth()

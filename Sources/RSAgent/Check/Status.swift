@@ -54,7 +54,7 @@ public struct StatusReport: Codable, Sendable {
     public var version = RSAgentVersion.string
     public var stateDir: String
     /// ready | drain | maint (set through the daemon; `ready` when never set).
-    public var adminState: String
+    public var adminState: AdminState
     public var addresses: [OwnedAddress]
     public var devices: [OwnedDevice]
     public var sysctls: [InterfaceSysctls]
@@ -130,7 +130,7 @@ extension Operations {
             report.profile = .init(
                 path: path, mode: profile.mode.rawValue, device: profile.deviceName,
                 interfaces: plan.interfaces, converged: plan.isEmpty,
-                drift: plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "planned") },
+                drift: plan.actions.map { ActionReport($0, .planned) },
                 conflicts: plan.conflicts)
         }
         return report
@@ -148,7 +148,7 @@ extension StatusReport {
         } else {
             out += Style.bold("rsagent status") + " — state in \(stateDir)\n"
         }
-        out += "admin state: \(adminState)\n"
+        out += "admin state: \(adminState.rawValue)\n"
         if let d = daemon {
             out += "daemon: pid \(d.pid), running since \(d.startedAt), \(d.repairs) repair(s)"
             out += d.paused.map { ", paused: \($0)" } ?? ""

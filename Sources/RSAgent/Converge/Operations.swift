@@ -4,13 +4,53 @@ import Netlink
     import Glibc
 #endif
 
+/// What became of one planned action. The raw values are the JSON words.
+public enum ActionStatus: String, Codable, Sendable {
+    case planned, done, failed
+    case rolledBack = "rolled_back"
+    case notRun = "not_run"
+}
+
 /// One action in a JSON report.
 public struct ActionReport: Codable, Sendable {
     public var kind: String
     public var summary: String
-    /// planned | done | failed | rolled_back | not_run
-    public var status: String
+    public var status: ActionStatus
     public var error: String?
+    /// + adds, - removes, ~ changes (`Action.sign`); for people, not in the JSON.
+    public var sign: String = "~"
+
+    enum CodingKeys: String, CodingKey { case kind, summary, status, error }
+
+    init(_ action: Action, _ status: ActionStatus, error: String? = nil) {
+        kind = action.kind
+        summary = action.summary
+        self.status = status
+        self.error = error
+        sign = action.sign
+    }
+}
+
+/// How an apply ended. The raw values are the JSON words.
+public enum ApplyOutcome: String, Codable, Sendable {
+    /// The host already matched: nothing done.
+    case unchanged
+    /// A dry run: the actions are planned, nothing done.
+    case planned
+    case converged
+    /// The profile cannot be applied to this host as it is: nothing done.
+    case conflict
+    /// A change failed and every change of this run was undone.
+    case rolledBack = "rolled_back"
+    /// A change failed and some could not be undone.
+    case partial
+}
+
+/// How a down ended. The raw values are the JSON words.
+public enum DownOutcome: String, Codable, Sendable {
+    case unchanged, removed, partial
+    /// Another rsagent owns this namespace: nothing was touched.
+    case conflict
 }
 
 /// `rsagent apply --json` (schema `rsagent.apply/1`, see README).
@@ -18,8 +58,7 @@ public struct ApplyResult: Codable, Sendable {
     public var schema = "rsagent.apply/1"
     public var profile: String
     public var dryRun: Bool
-    /// unchanged | planned | converged | conflict | rolled_back | partial
-    public var result: String
+    public var result: ApplyOutcome
     public var interfaces: [String]
     public var actions: [ActionReport]
     public var conflicts: [Conflict]
@@ -35,9 +74,9 @@ public struct ApplyResult: Codable, Sendable {
     /// DESIGN.md: 0 converged, 1 runtime failure, 2 invalid profile or conflict (nothing touched).
     public var exitCode: Int32 {
         switch result {
-        case "unchanged", "planned", "converged": 0
-        case "conflict": 2
-        default: 1
+        case .unchanged, .planned, .converged: 0
+        case .conflict: 2
+        case .rolledBack, .partial: 1
         }
     }
 }
@@ -45,17 +84,15 @@ public struct ApplyResult: Codable, Sendable {
 /// `rsagent down --json` (schema `rsagent.down/1`).
 public struct DownResult: Codable, Sendable {
     public var schema = "rsagent.down/1"
-    /// unchanged | removed | partial | conflict (another rsagent owns this namespace: nothing
-    /// was touched)
-    public var result: String
+    public var result: DownOutcome
     public var actions: [ActionReport]
     public var errors: [String]
     public var warnings: [String]
     public var exitCode: Int32 {
         switch result {
-        case "partial": 1
-        case "conflict": 2
-        default: 0
+        case .partial: 1
+        case .conflict: 2
+        case .unchanged, .removed: 0
         }
     }
 }
@@ -90,11 +127,11 @@ public enum Operations {
             plan.conflicts.insert(Conflict(id: "namespace.owner", message: owner.refusal), at: 0)
         }
         var r = ApplyResult(
-            profile: path, dryRun: dryRun, result: "", interfaces: plan.interfaces,
+            profile: path, dryRun: dryRun, result: .unchanged, interfaces: plan.interfaces,
             actions: [], conflicts: plan.conflicts, errors: [], warnings: plan.warnings)
         if !plan.conflicts.isEmpty {
-            r.result = "conflict"
-            r.actions = plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "not_run") }
+            r.result = .conflict
+            r.actions = plan.actions.map { ActionReport($0, .notRun) }
             return r
         }
         if !dryRun {
@@ -104,10 +141,10 @@ public enum Operations {
             // An explicit apply ends a hold set by `rsagent down` (the daemon resumes re-asserting).
             unlink(DaemonSignals.heldPath(profile.stateDir))
         }
-        if plan.actions.isEmpty { r.result = "unchanged"; return r }
+        if plan.actions.isEmpty { r.result = .unchanged; return r }
         if dryRun {
-            r.result = "planned"
-            r.actions = plan.actions.map { ActionReport(kind: $0.kind, summary: $0.summary, status: "planned") }
+            r.result = .planned
+            r.actions = plan.actions.map { ActionReport($0, .planned) }
             return r
         }
         let executor = Executor(host: host, store: store, state: state)
@@ -120,9 +157,9 @@ public enum Operations {
             + report.rollbackFailures.map { "rolling back: " + Explain.sentence($0.action, $0.error) }
         r.result =
             switch report.outcome {
-            case .converged: "converged"
-            case .rolledBack: "rolled_back"
-            case .partial: "partial"
+            case .converged: .converged
+            case .rolledBack: .rolledBack
+            case .partial: .partial
             }
         return r
     }
@@ -134,7 +171,7 @@ public enum Operations {
         let observed = try host.observe()
         // Every marked address in the namespace would go: only its owner may take it down.
         if let owner = NamespaceClaims.check(stateDir: stateDir, markedAddresses: !observed.ownedAddresses.isEmpty) {
-            return DownResult(result: "conflict", actions: [], errors: [owner.refusal], warnings: [])
+            return DownResult(result: .conflict, actions: [], errors: [owner.refusal], warnings: [])
         }
         // A running daemon must not put back what the operator is taking down.
         if DaemonStatus.load(stateDir: stateDir) != nil {
@@ -145,7 +182,7 @@ public enum Operations {
         let report = Executor(host: host, store: store, state: state).down(plan)
         if report.failures.isEmpty { NamespaceClaims.release(stateDir: stateDir) }
         return DownResult(
-            result: !report.failures.isEmpty ? "partial" : plan.actions.isEmpty ? "unchanged" : "removed",
+            result: !report.failures.isEmpty ? .partial : plan.actions.isEmpty ? .unchanged : .removed,
             actions: actionReports(plan.actions, report),
             errors: report.failures.map { Explain.sentence($0.action, $0.error) },
             warnings: report.warnings)
@@ -158,9 +195,9 @@ public enum Operations {
             report.failures.map { ($0.action, Explain.sentence($0.action, $0.error)) },
             uniquingKeysWith: { a, _ in a })
         return actions.map { a in
-            let status =
-                rolled.contains(a) ? "rolled_back" : done.contains(a) ? "done" : failed[a] != nil ? "failed" : "not_run"
-            return ActionReport(kind: a.kind, summary: a.summary, status: status, error: failed[a])
+            let status: ActionStatus =
+                rolled.contains(a) ? .rolledBack : done.contains(a) ? .done : failed[a] != nil ? .failed : .notRun
+            return ActionReport(a, status, error: failed[a])
         }
     }
 }

@@ -90,7 +90,7 @@ public final class AdminServer: @unchecked Sendable {
         let state: AdminState
         switch Self.command(buf[0..<n]) {
         case .query:
-            reply(conn, DaemonSignals.adminState(stateDir))
+            reply(conn, DaemonSignals.adminState(stateDir).rawValue)
             return
         case .set(let s): state = s
         case nil:

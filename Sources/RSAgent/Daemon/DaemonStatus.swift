@@ -105,9 +105,7 @@ public enum DaemonSignals {
         return profile.initialState
     }
 
-    public static func adminState(_ stateDir: String) -> String {
-        let s = readTextFile(adminPath(stateDir))?
-            .trimmed
-        return s.flatMap { ["ready", "drain", "maint"].contains($0) ? $0 : nil } ?? "ready"
+    public static func adminState(_ stateDir: String) -> AdminState {
+        readTextFile(adminPath(stateDir)).flatMap { AdminState(rawValue: $0.trimmed) } ?? .ready
     }
 }

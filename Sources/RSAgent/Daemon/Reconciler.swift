@@ -253,7 +253,7 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
         let admin = DaemonSignals.adminState(p.stateDir)
         let held = fileExists(DaemonSignals.heldPath(p.stateDir))
         health.update { $0.held = held }
-        let paused = admin == "maint" ? "maint" : held ? "held down by `rsagent down`" : nil
+        let paused = admin == .maint ? "maint" : held ? "held down by `rsagent down`" : nil
         if paused != status.paused {
             if let paused {
                 logger.notice("not re-asserting: \(paused); `rsagent ready` or `rsagent apply` resumes")
@@ -295,7 +295,7 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
         facingIndexes = facingIndexes.filter { present.contains($0.key) && names.contains($0.value) }
         for (name, index) in links where names.contains(name) { facingIndexes[index] = name }
         let problems = result.conflicts.map(\.message) + result.errors
-        let ok = result.result == "converged" || result.result == "unchanged"
+        let ok = result.result == .converged || result.result == .unchanged
         // What directors and /metrics see: read again after changes, so it is what the kernel holds.
         let after = result.done.isEmpty ? observed : ((try? host.observe()) ?? observed)
         // A repair puts back what drifted from a converged host; the first changes after start,
@@ -309,7 +309,7 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
         }
         settle(notConverged: ok ? nil : Self.reason(result), problems: problems)
         guard !result.done.isEmpty else { return }
-        let what = result.actions.filter { $0.status == "done" }.map(\.summary).joined(separator: "; ")
+        let what = result.actions.filter { $0.status == .done }.map(\.summary).joined(separator: "; ")
         if reloaded {
             logger.notice("applied the reloaded profile: \(what)")
         } else if !isRepair {
@@ -327,9 +327,9 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
 
     /// One line for directors: why this host does not match the profile.
     static func reason(_ r: ApplyResult) -> String {
-        let first = r.conflicts.first?.message ?? r.errors.first ?? r.result
+        let first = r.conflicts.first?.message ?? r.errors.first ?? r.result.rawValue
         let more = r.conflicts.count + r.errors.count - 1
-        let head = r.result == "conflict" ? "conflict" : "apply failed"
+        let head = r.result == .conflict ? "conflict" : "apply failed"
         return "\(head): \(first)\(more > 0 ? " (and \(more) more: see `rsagent status`)" : "")"
     }
 

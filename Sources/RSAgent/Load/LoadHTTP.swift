@@ -31,7 +31,7 @@ public func loadHTTPResponse(
             status: 200, reason: "OK", contentType: "text/plain; version=0.0.4; charset=utf-8",
             body: prometheusText(report, counters: counters, health: health))
     default:
-        if report.state == "down" {
+        if report.state == .down {
             return .plain(503, "Service Unavailable", "down: \(report.reason ?? "out of service")\n")
         }
         // Fresh: the last sample is younger than three intervals (and two seconds of slack).

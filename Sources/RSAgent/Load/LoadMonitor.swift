@@ -167,7 +167,7 @@ public struct LoadReportServices: Sendable {
         profile: Profile, health: DaemonHealth, logger: Logger, current: @escaping @Sendable () -> Profile
     ) async throws -> LoadReportServices? {
         guard let settings = profile.load, settings.http != nil || settings.agentCheck != nil else { return nil }
-        let admin = AdminState(rawValue: DaemonSignals.adminState(profile.stateDir)) ?? .ready
+        let admin = DaemonSignals.adminState(profile.stateDir)
         let monitor = LoadMonitor(
             board: LoadBoard(settings: settings, admin: admin, health: health), logger: logger, profile: current)
         do { try monitor.sampleOnce() } catch { logger.error("load report: \(error)") }

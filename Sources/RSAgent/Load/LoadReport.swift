@@ -2,6 +2,13 @@
     import Glibc
 #endif
 
+/// What directors are told about this realserver: `up`, or `down` while they must not send
+/// traffic here — the host does not match the profile, or a deliberate `rsagent down` holds the
+/// VIPs off it (`LoadReport.reason` says which).
+public enum ServingState: String, Sendable, Codable {
+    case up, down
+}
+
 /// Everything the load report says at one moment: the body of `GET /load`, and the source of
 /// `/weight`, `/metrics` and the agent-check line.
 public struct LoadReport: Sendable, Codable, Equatable {
@@ -9,11 +16,8 @@ public struct LoadReport: Sendable, Codable, Equatable {
     /// The realserver's own address (RIP) on the interface facing the director.
     public var rip: String?
     public var version: String = RSAgentVersion.string
-    /// `ready | drain | maint`.
-    public var adminState: String
-    /// `up`, or `down` while directors must not send traffic here: the host does not match the
-    /// profile (see `reason`), or a deliberate `rsagent down` holds the VIPs off this host.
-    public var state: String = "up"
+    public var adminState: AdminState
+    public var state: ServingState = .up
     /// False while the host does not match the profile (a conflict, a failed apply, the first
     /// pass not done yet): directors are then told `down` and weight 0.
     public var converged: Bool = true
@@ -70,7 +74,7 @@ public struct LoadReport: Sendable, Codable, Equatable {
     ) {
         self.host = host
         self.rip = rip
-        adminState = admin.rawValue
+        adminState = admin
         weight = decision.weight
         target = (decision.target * 10).rounded() / 10
         smoothed = (decision.smoothed * 10).rounded() / 10
@@ -91,7 +95,7 @@ public struct LoadReport: Sendable, Codable, Equatable {
     /// The same report with a new admin state, effective at once (no new sample needed).
     public func with(admin: AdminState, weight: Int) -> LoadReport {
         var r = self
-        r.adminState = admin.rawValue
+        r.adminState = admin
         r.weight = weight
         return r
     }
@@ -102,11 +106,11 @@ public struct LoadReport: Sendable, Codable, Equatable {
         var r = self
         r.converged = health.notConverged == nil
         if let why = health.outOfService {
-            r.state = "down"
+            r.state = .down
             r.reason = why
             r.weight = 0
         } else {
-            r.state = "up"
+            r.state = .up
             r.reason = nil
         }
         return r
@@ -121,14 +125,14 @@ public struct LoadReport: Sendable, Codable, Equatable {
     /// `maint` wins over "not converged": in maintenance the agent deliberately asserts nothing,
     /// and directors should read that, not a fault. A deliberate `rsagent down` wins over both.
     public var agentCheckLine: String {
-        let heldDown = state == "down" && converged
-        if state == "down" && (heldDown || adminState != "maint") {
+        let heldDown = state == .down && converged
+        if state == .down && (heldDown || adminState != .maint) {
             return reason.map { "down #\(Self.oneLine($0, max: 200))\n" } ?? "down\n"
         }
         switch adminState {
-        case "drain": return "drain\n"
-        case "maint": return "maint\n"
-        default: return "ready up \(weight)%\n"
+        case .drain: return "drain\n"
+        case .maint: return "maint\n"
+        case .ready: return "ready up \(weight)%\n"
         }
     }
 }
@@ -204,11 +208,11 @@ public func prometheusText(_ r: LoadReport, counters: ListenerCounters, health: 
         r.capacity.keys.sorted().map { (label([("metric", $0)]), number(r.capacity[$0]! / 100)) })
     family(
         "rsagent_admin_state", "gauge", "1 for the current admin state (ready, drain, maint), 0 for the others.",
-        AdminState.allCases.map { (label([("state", $0.rawValue)]), r.adminState == $0.rawValue ? "1" : "0") })
+        AdminState.allCases.map { (label([("state", $0.rawValue)]), r.adminState == $0 ? "1" : "0") })
     family(
         "rsagent_up", "gauge",
         "0 while directors are told down (held down by `rsagent down`, or not converged), else 1.",
-        [("", r.state == "down" ? "0" : "1")])
+        [("", r.state == .down ? "0" : "1")])
     family(
         "rsagent_converged", "gauge",
         "1 while the host matches the profile, else 0 (the reason is in /load and `rsagent status`).",

@@ -69,11 +69,12 @@ public enum AgentReading: Sendable, Equatable {
             var reason: String?
         }
         guard let l = try? JSON.decode(Load.self, from: body) else { return nil }
-        if l.state == "down" { return .down(l.reason) }
-        switch l.admin_state {
-        case "drain": return .drain
-        case "maint": return .maint
-        default: return .ready(max(0, min(l.weight, 100)))
+        // Read as text, not decoded as enums: a newer agent may say more than this client knows.
+        if ServingState(rawValue: l.state) == .down { return .down(l.reason) }
+        switch AdminState(rawValue: l.admin_state) {
+        case .drain: return .drain
+        case .maint: return .maint
+        case .ready, nil: return .ready(max(0, min(l.weight, 100)))
         }
     }
 }
