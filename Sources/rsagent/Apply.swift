@@ -29,41 +29,12 @@ struct Apply: ParsableCommand {
                 profile: profile, path: profileOption.profile, host: host, observed: observed,
                 dryRun: dryRun, adopt: adopt)
         }
-        if json { emit(renderJSON(r)) } else { render(r) }
+        if json {
+            emit(renderJSON(r))
+        } else {
+            emit(r.renderText())
+            for m in r.messages { emitError(m) }
+        }
         if r.exitCode != 0 { throw ExitCode(r.exitCode) }
-    }
-
-    func render(_ r: ApplyResult) {
-        var out = ""
-        for a in r.actions {
-            let mark =
-                switch a.status {
-                case .done: Style.green(a.sign)
-                case .failed: Style.red("!")
-                case .rolledBack: Style.yellow("<")
-                case .planned, .notRun: a.sign
-                }
-            let note =
-                switch a.status {
-                case .rolledBack: "  (rolled back)"
-                case .notRun: "  (not run)"
-                case .planned, .done, .failed: ""
-                }
-            out += "\(mark) \(a.summary)\(note)\n"
-        }
-        switch r.result {
-        case .unchanged: out += "unchanged: the host already matches \(r.profile)\n"
-        case .planned: out += "dry run: \(r.actions.count) action(s) planned, nothing changed\n"
-        case .converged: out += Style.green("converged") + ": \(r.actions.count) action(s) done\n"
-        case .conflict: out += Style.red("conflict") + ": nothing was changed\n"
-        case .rolledBack:
-            out += Style.red("failed") + ": every change of this run was undone; the host is as it was\n"
-        case .partial:
-            out += Style.red("failed") + ": some changes could not be undone; see the lines marked ! and < above\n"
-        }
-        emit(out)
-        for c in r.conflicts { emitError("rsagent: \(c.message)") }
-        for e in r.errors { emitError("rsagent: \(e)") }
-        for w in r.warnings { emitError("rsagent: warning: \(w)") }
     }
 }

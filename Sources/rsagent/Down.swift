@@ -24,18 +24,9 @@ struct Down: ParsableCommand {
         if json {
             emit(renderJSON(r))
         } else {
-            let out = r.actions.map { "\($0.status == .failed ? Style.red("!") : $0.sign) \($0.summary)\n" }.joined()
-            let verdict =
-                switch r.result {
-                case .unchanged: "unchanged: rsagent owns nothing here\n"
-                case .removed: Style.green("down") + ": \(r.actions.count) action(s) done\n"
-                case .conflict: Style.red("refused") + ": nothing was changed\n"
-                case .partial: Style.red("partial") + ": some of rsagent's changes are still in place (see below)\n"
-                }
-            emit(out + verdict)
-            for e in r.errors { emitError("rsagent: \(e)") }
+            emit(r.renderText())
+            for m in r.messages { emitError(m) }
         }
-        if !json { for w in r.warnings { emitError("rsagent: warning: \(w)") } }
         if r.exitCode != 0 { throw ExitCode(r.exitCode) }
     }
 }
