@@ -50,7 +50,7 @@ struct LabCommandTests {
         let started = eventually(timeout: 30) {
             ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("probe from the client")
         }
-        #expect(started)
+        #expect(started, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
         kill(pid, SIGINT)
         #expect(wait(pid) == 130)
         #expect(!(try execute(Env.ipPath!, ["netns", "list"]).stdout.contains("rslab-")))

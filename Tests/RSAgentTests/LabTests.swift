@@ -8,8 +8,9 @@ import Testing
         let shipped = try String(
             contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
                 "../../profiles/lab.yaml"), encoding: .utf8)
-        #expect(LabProfile.text == shipped)
-        let p = try ProfileDecoder.decode(LabProfile.text, file: "lab.yaml")
+        #expect(LabProfile.yaml(stateDir: LabProfile.shippedStateDir) == shipped)
+        let p = try ProfileDecoder.decode(LabProfile.yaml(stateDir: "/tmp/rsagent-lab-1/rs1"), file: "lab.yaml")
+        #expect(p.stateDir == "/tmp/rsagent-lab-1/rs1")
         #expect(p.vips.map(\.address) == [LabNetwork.vip])
         #expect(p.testService?.port == 31337 && p.load?.http?.port == 3334)
     }

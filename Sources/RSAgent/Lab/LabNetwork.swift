@@ -178,6 +178,17 @@ public struct LabNetwork: Sendable {
         try router.addRoute(to: Self.vip, prefix: 32, via: [host("director").address])
     }
 
+    /// Which host each `eth0` MAC address belongs to (lowercase MAC → role), for naming the
+    /// hosts that answer ARP.
+    public func roleByMAC() throws -> [String: String] {
+        var names: [String: String] = [:]
+        for h in hosts {
+            let s = try NamedNamespace.within(h.namespace) { try RouteSocket() }
+            if let mac = try s.links().first(where: { $0.name == "eth0" })?.mac { names[mac] = h.role }
+        }
+        return names
+    }
+
     /// Removes every lab namespace (and with them every device and address).
     public func teardown() {
         for n in namespaces where NamedNamespace.exists(n) { NamedNamespace.delete(n) }

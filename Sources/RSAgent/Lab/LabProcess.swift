@@ -13,9 +13,11 @@ public final class LabProcess {
     /// Starts `path args` in network namespace `netns` (nil: the lab's own), from the calling
     /// thread, which a spawned process inherits its namespaces from. With `hostname`, the
     /// process gets a UTS namespace of its own with that name (so each lab realserver says
-    /// who it is).
-    public init(_ path: String, _ args: [String], netns: String? = nil, hostname: String? = nil, output: String) throws
-    {
+    /// who it is). `environment` is added to this process's own.
+    public init(
+        _ path: String, _ args: [String], netns: String? = nil, hostname: String? = nil, output: String,
+        environment: [String: String] = [:]
+    ) throws {
         self.output = output
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -28,6 +30,7 @@ public final class LabProcess {
         var env = processEnvironment()
         env["NO_COLOR"] = "1"
         env["RSAGENT_NETNS_ENTERED"] = nil
+        env.merge(environment) { _, new in new }
         let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { envp.forEach { free($0) } }
         var child: pid_t = 0

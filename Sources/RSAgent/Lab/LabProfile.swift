@@ -1,7 +1,12 @@
-/// The shipped `profiles/lab.yaml`, built in so that `rsagent lab` needs no files (a unit test
-/// keeps the two identical). `rsagent lab` gives each realserver its own `state_dir`.
+/// The realserver profile `rsagent lab` runs on each of its two realservers, built in so that
+/// the lab needs no files. `yaml(stateDir:)` is the shipped `profiles/lab.yaml` with each
+/// realserver's own state directory (a unit test keeps the two identical).
 public enum LabProfile {
-    public static let text = """
+    /// Where the shipped file keeps its state.
+    public static let shippedStateDir = "/var/lib/rsagent/lab"
+
+    public static func yaml(stateDir: String) -> String {
+        """
         # The realserver profile `rsagent lab` runs on each of its two realservers (in network
         # namespaces of its own making). It is an ordinary profile: LVS-DR with the VIP on lo, the ARP
         # settings on the interface facing the director, the load report and the test service.
@@ -9,14 +14,20 @@ public enum LabProfile {
         device: lo
         interfaces: [eth0]
         vips:
-          - address: 192.0.2.100
-            services: [tcp/31337, tcp/31380]
+          - address: \(LabNetwork.vip)
+            services: [tcp/\(testPort), tcp/\(testHTTPPort)]
         arp: { ignore: 1, announce: 2, scope: interfaces }
         load:
-          http: 0.0.0.0:3334
-          agent_check: 0.0.0.0:3333
-        test_service: { port: 31337, http_port: 31380 }
-        state_dir: /var/lib/rsagent/lab
+          http: 0.0.0.0:\(loadHTTPPort)
+          agent_check: 0.0.0.0:\(agentCheckPort)
+        test_service: { port: \(testPort), http_port: \(testHTTPPort) }
+        state_dir: \(stateDir)
 
         """
+    }
+
+    public static let testPort = 31337
+    public static let testHTTPPort = 31380
+    public static let loadHTTPPort = 3334
+    public static let agentCheckPort = 3333
 }
