@@ -34,8 +34,9 @@ let package = Package(
         // A YAML document as a tree of nodes with line:column marks, composed from libyaml's
         // events: all the profile decoder needs, and no Foundation.
         .target(name: "YAML", dependencies: ["CYAML"]),
-        // The core: profile, planner, executor, state. Kernel access goes through `Netlink`
-        // and the small protocols in `System.swift`, so the pure parts test without root.
+        // The core, in folders that follow the pipeline (docs/design.md): Profile, Host,
+        // Converge, Check, and the daemon, load report, test service and lab. Kernel access goes
+        // through `Netlink` and the `HostSystem` seam, so the pure parts test without root.
         .target(
             name: "RSAgent",
             dependencies: [

@@ -87,6 +87,6 @@ out += [
     ".BR ipvsadm (8),",
     ".BR keepalived (8),",
     ".BR haproxy (1).",
-    "The README in /usr/share/doc/rsagent has the profile reference and director recipes.",
+    "The README and docs/ in /usr/share/doc/rsagent have the profile reference and director recipes.",
 ]
 print("\n".join(out))

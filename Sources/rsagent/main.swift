@@ -53,7 +53,7 @@ func parseCommandLine() throws -> any ParsableCommand {
     return try RSAgentCommand.parseAsRoot(args)
 }
 
-// DESIGN.md fixes exit 2 for bad arguments; swift-argument-parser's default is 64 (EX_USAGE).
+// Exit 2 for bad arguments (docs/json.md, "Exit codes"); swift-argument-parser's default is 64 (EX_USAGE).
 do {
     var command = try parseCommandLine()
     if var daemon = command as? any AsyncParsableCommand {

@@ -343,7 +343,7 @@ func sampleReport(admin: AdminState = .ready, held: Bool = false) -> LoadReport 
 }
 
 @Suite struct WorkedExampleTests {
-    /// The README's worked example, number for number.
+    /// The worked example in docs/directors.md, number for number.
     @Test func readmeWorkedExample() {
         let busy = LoadSample(
             time: 1, cpu: 0.3, loadAverage: LoadAverage(one: 2.4, five: 0, fifteen: 0), cpus: 4,
