@@ -21,6 +21,19 @@ public struct Finding: Codable, Sendable, Equatable {
     public var evidence: String
     /// A command a person can paste, or empty when nothing is to be done.
     public var fix: String
+
+    /// What holds: nothing to do.
+    static func pass(_ id: String, _ summary: String, evidence: String) -> Finding {
+        Finding(id: id, verdict: .pass, summary: summary, evidence: evidence, fix: "")
+    }
+    /// Worth knowing, with what to do about it.
+    static func warn(_ id: String, _ summary: String, evidence: String, fix: String) -> Finding {
+        Finding(id: id, verdict: .warn, summary: summary, evidence: evidence, fix: fix)
+    }
+    /// What is wrong, its consequence in `summary`, and the fix.
+    static func fail(_ id: String, _ summary: String, evidence: String, fix: String) -> Finding {
+        Finding(id: id, verdict: .fail, summary: summary, evidence: evidence, fix: fix)
+    }
 }
 
 /// The kernel's answer to one route lookup, as the checks need it (the error, when any, by
@@ -93,16 +106,14 @@ public enum Checks {
             var f: [Finding] = []
             if onDevice {
                 f.append(
-                    Finding(
-                        id: "vip.present", verdict: .pass, summary: "\(vip.address) is on \(p.deviceName)",
-                        evidence: "ip addr show dev \(p.deviceName): \(vip.address)/\(vip.address.hostPrefixLength)",
-                        fix: ""))
+                    .pass(
+                        "vip.present", "\(vip.address) is on \(p.deviceName)",
+                        evidence: "ip addr show dev \(p.deviceName): \(vip.address)/\(vip.address.hostPrefixLength)"))
             } else {
                 f.append(
-                    Finding(
-                        id: "vip.present", verdict: .fail,
-                        summary:
-                            "\(vip.address) is not on \(p.deviceName): the kernel drops the director's packets for it",
+                    .fail(
+                        "vip.present",
+                        "\(vip.address) is not on \(p.deviceName): the kernel drops the director's packets for it",
                         evidence: "not in ip addr show dev \(p.deviceName)", fix: "rsagent apply -c PROFILE"))
             }
             for other in present where other.index != device?.index {
@@ -112,9 +123,8 @@ public enum Checks {
                 if !other.isOwned && other.prefixLength < vip.address.hostPrefixLength {
                     // The host's own address: the fix is the profile, never deleting it.
                     f.append(
-                        Finding(
-                            id: "vip.own_address", verdict: .fail,
-                            summary: "\(vip.address) is this host's own address on \(dev), not a virtual IP",
+                        .fail(
+                            "vip.own_address", "\(vip.address) is this host's own address on \(dev), not a virtual IP",
                             evidence: evidence, fix: "correct the VIP in the profile (-c PROFILE)"))
                     continue
                 }
@@ -154,13 +164,11 @@ public enum Checks {
                     "\(k.allKey) = \(all.map(String.init) ?? "?"), \(k) = \(own.map(String.init) ?? "?"): effective \(eff) (the larger)"
                 let id = name == .arpIgnore ? "arp.ignore" : "arp.announce"
                 if eff >= want {
-                    return Finding(
-                        id: id, verdict: .pass, summary: "\(dev): \(name.rawValue) \(eff) (≥ \(want))",
-                        evidence: evidence, fix: "")
+                    return .pass(id, "\(dev): \(name.rawValue) \(eff) (≥ \(want))", evidence: evidence)
                 }
-                return Finding(
-                    id: id, verdict: .fail, summary: "\(dev): \(name.rawValue) is \(eff): this host \(consequence)",
-                    evidence: evidence, fix: "sysctl -w \(k)=\(want)")
+                return .fail(
+                    id, "\(dev): \(name.rawValue) is \(eff): this host \(consequence)", evidence: evidence,
+                    fix: "sysctl -w \(k)=\(want)")
             }
         }
     }
@@ -168,9 +176,9 @@ public enum Checks {
     static func tunnel(_ p: Profile, _ o: CheckObservation) -> [Finding] {
         guard let t = o.host.link(named: p.deviceName) else {
             return [
-                Finding(
-                    id: "tunnel.present", verdict: .fail,
-                    summary: "\(p.deviceName) does not exist: IP-in-IP packets from the director are not decapsulated",
+                .fail(
+                    "tunnel.present",
+                    "\(p.deviceName) does not exist: IP-in-IP packets from the director are not decapsulated",
                     evidence: "no link \(p.deviceName)", fix: "modprobe ipip")
             ]
         }
@@ -178,23 +186,20 @@ public enum Checks {
         let eff = o.host.effective(k)
         return [
             t.isUp
-                ? Finding(
-                    id: "tunnel.up", verdict: .pass, summary: "\(t.name) is up", evidence: "ip link show \(t.name): UP",
-                    fix: "")
-                : Finding(
-                    id: "tunnel.up", verdict: .fail, summary: "\(t.name) is down: decapsulated packets are dropped",
+                ? .pass("tunnel.up", "\(t.name) is up", evidence: "ip link show \(t.name): UP")
+                : .fail(
+                    "tunnel.up", "\(t.name) is down: decapsulated packets are dropped",
                     evidence: "ip link show \(t.name): not UP", fix: "ip link set \(t.name) up"),
             eff == 1
-                ? Finding(
-                    id: "rpfilter.\(t.name)", verdict: .warn,
-                    summary:
-                        "\(t.name): strict reverse-path filtering; decapsulated packets from clients routed elsewhere are dropped",
+                ? .warn(
+                    "rpfilter.\(t.name)",
+                    "\(t.name): strict reverse-path filtering; decapsulated packets from clients routed elsewhere are dropped",
                     evidence:
                         "effective rp_filter \(eff) (all \(o.host.sysctls[k.allKey] ?? 0), \(t.name) \(o.host.sysctls[k] ?? 0))",
                     fix: "sysctl -w \(k)=2")
-                : Finding(
-                    id: "rpfilter.\(t.name)", verdict: .pass, summary: "\(t.name): rp_filter \(eff) (not strict)",
-                    evidence: "effective rp_filter \(eff)", fix: ""),
+                : .pass(
+                    "rpfilter.\(t.name)", "\(t.name): rp_filter \(eff) (not strict)",
+                    evidence: "effective rp_filter \(eff)"),
         ]
     }
 
@@ -211,27 +216,23 @@ public enum Checks {
                 }
                 let id = "service.\(svc.proto.rawValue)\(svc.port)"
                 if let why = o.listenersUnavailable {
-                    return Finding(
-                        id: id, verdict: .warn,
-                        summary: "cannot tell whether anything listens on \(svc) for \(vip.address)",
+                    return .warn(
+                        id, "cannot tell whether anything listens on \(svc) for \(vip.address)",
                         evidence: "socket diagnostics: \(why)", fix: "modprobe inet_diag tcp_diag udp_diag")
                 }
                 guard let l = found.first else {
-                    return Finding(
-                        id: id, verdict: .warn,
-                        summary:
-                            "nothing listens on \(svc) for \(vip.address): clients the director sends here get a reset (or nothing, for UDP)",
+                    return .warn(
+                        id,
+                        "nothing listens on \(svc) for \(vip.address): clients the director sends here get a reset (or nothing, for UDP)",
                         evidence:
                             "socket diagnostics: no \(svc.proto.rawValue) socket on \(vip.address) or a wildcard address, port \(svc.port)",
                         fix:
                             "start the service listening on \(Endpoint(host: vip.address, port: svc.port)) or on the wildcard address"
                     )
                 }
-                return Finding(
-                    id: id, verdict: .pass,
-                    summary: "\(svc) on \(vip.address): listening on \(Endpoint(host: l.address, port: l.port))",
-                    evidence: "socket diagnostics: \(svc.proto.rawValue) \(Endpoint(host: l.address, port: l.port))",
-                    fix: "")
+                return .pass(
+                    id, "\(svc) on \(vip.address): listening on \(Endpoint(host: l.address, port: l.port))",
+                    evidence: "socket diagnostics: \(svc.proto.rawValue) \(Endpoint(host: l.address, port: l.port))")
             }
         }
     }
@@ -244,101 +245,91 @@ public enum Checks {
         let mss = smallest - 20 - 40
         let vip = p.vips.first?.address.description ?? "VIP"
         return [
-            Finding(
-                id: "mtu.tunnel", verdict: .warn,
-                summary:
-                    "the director's IPIP header costs 20 bytes: clients sending full \(smallest)-byte packets need PMTU discovery to work end to end, or large requests stall",
+            .warn(
+                "mtu.tunnel",
+                "the director's IPIP header costs 20 bytes: clients sending full \(smallest)-byte packets need PMTU discovery to work end to end, or large requests stall",
                 evidence:
                     "facing MTU \(smallest) (\(facing.map { "\($0.name) \($0.mtu)" }.joined(separator: ", "))), IPIP overhead 20",
                 fix: "iptables -t mangle -A OUTPUT -p tcp -s \(vip) --tcp-flags SYN,RST SYN -j TCPMSS --set-mss \(mss)")
         ]
     }
 
+    /// One finding per route lookup: the director's packets must be delivered here (`route.in`),
+    /// and replies from the VIP must leave by a real interface (`route.reply`).
     static func routes(_ p: Profile, _ o: CheckObservation) -> [Finding] {
-        var out: [Finding] = []
         // Sorted by value (formatting addresses inside the comparator cost most of a 2,000-lookup run).
         let ordered = o.routes.sorted {
             ($0.key.to, $0.key.from ?? $0.key.to, $0.key.iif?.rawValue ?? -1)
                 < ($1.key.to, $1.key.from ?? $1.key.to, $1.key.iif?.rawValue ?? -1)
         }
-        for (q, answer) in ordered {
-            guard let from = q.from else { continue }
-            if let iif = q.iif {
-                let dev = o.host.name(of: iif)
-                let what = "ip route get \(q.to) from \(from) iif \(dev)"
-                switch answer {
-                case .route(let r) where r.kind == .local:
-                    out.append(
-                        Finding(
-                            id: "route.in", verdict: .pass,
-                            summary: "\(from) → \(q.to) arriving on \(dev) is delivered locally",
-                            evidence: "\(what): local", fix: ""))
-                case .route(let r):
-                    out.append(
-                        Finding(
-                            id: "route.in", verdict: .fail,
-                            summary:
-                                "\(from) → \(q.to) arriving on \(dev) is not delivered here (\(r.kind.rawValue)): is the VIP on this host?",
-                            evidence: "\(what): \(r.kind.rawValue)", fix: "rsagent apply -c PROFILE"))
-                case .refused(let e, let text) where e == EINVAL || e == EXDEV:
-                    let k = SysctlKey(dev, .rpFilter)
-                    out.append(
-                        Finding(
-                            id: "route.in", verdict: .fail,
-                            summary:
-                                "\(from) → \(q.to) arriving on \(dev) is dropped by reverse-path filtering: the route back to \(from) leaves by another interface and \(dev) filters strictly",
-                            evidence:
-                                "\(what): \(text) (rp_filter effective \(o.host.effective(k)): all \(o.host.sysctls[k.allKey] ?? 0), \(dev) \(o.host.sysctls[k] ?? 0))",
-                            fix: "sysctl -w \(k)=2"))
-                case .refused(let e, let text) where e == EHOSTUNREACH:
-                    out.append(
-                        Finding(
-                            id: "route.in", verdict: .fail,
-                            summary:
-                                "\(from) → \(q.to) arriving on \(dev) is refused: \(q.to) is not a local address here (and this host does not forward)",
-                            evidence: "\(what): \(text)", fix: "rsagent apply -c PROFILE"))
-                case .refused(_, let text):
-                    out.append(
-                        Finding(
-                            id: "route.in", verdict: .fail,
-                            summary: "\(from) → \(q.to) arriving on \(dev) has no route: \(text)",
-                            evidence: "\(what): \(text)", fix: "ip route show; ip rule show"))
-                }
-            } else {
-                // Replies need the VIP as a local source; without it, vip.present already fails.
-                guard o.host.addresses.contains(where: { $0.address == from }) else { continue }
-                let what = "ip route get \(q.to) from \(from)"
-                switch answer {
-                case .route(let r) where r.kind == .unicast:
-                    let dev = r.oif.map { o.host.name(of: $0) } ?? "?"
-                    let virtual = r.oif.flatMap { o.host.link($0) }.map { $0.isLoopback || $0.name == "tunl0" } ?? true
-                    out.append(
-                        virtual
-                            ? Finding(
-                                id: "route.reply", verdict: .fail,
-                                summary: "replies from \(from) to \(q.to) would leave by \(dev), which goes nowhere",
-                                evidence: "\(what): dev \(dev)", fix: "ip route add default via GATEWAY dev eth0")
-                            : Finding(
-                                id: "route.reply", verdict: .pass,
-                                summary:
-                                    "replies from \(from) to \(q.to) leave by \(dev)\(r.gateway.map { " via \($0)" } ?? " (directly connected)")",
-                                evidence: "\(what): \(r.kind.rawValue) dev \(dev)", fix: ""))
-                case .route(let r):
-                    out.append(
-                        Finding(
-                            id: "route.reply", verdict: .fail,
-                            summary: "replies from \(from) to \(q.to) have no usable route (\(r.kind.rawValue))",
-                            evidence: "\(what): \(r.kind.rawValue)", fix: "ip route add default via GATEWAY"))
-                case .refused(_, let text):
-                    out.append(
-                        Finding(
-                            id: "route.reply", verdict: .fail,
-                            summary: "replies from \(from) to \(q.to) cannot be routed: \(text)",
-                            evidence: "\(what): \(text)", fix: "ip route add default via GATEWAY"))
-                }
-            }
+        return ordered.compactMap { q, answer in
+            guard let from = q.from else { return nil }
+            if let iif = q.iif { return inbound(to: q.to, from: from, on: o.host.name(of: iif), answer, o.host) }
+            // Replies need the VIP as a local source; without it, vip.present already fails.
+            guard o.host.addresses.contains(where: { $0.address == from }) else { return nil }
+            return reply(to: q.to, from: from, answer, o.host)
         }
-        return out
+    }
+
+    /// `route.in`: a packet from `from` to the VIP `to`, arriving on `dev` as the director sends it.
+    static func inbound(to: IPAddress, from: IPAddress, on dev: String, _ answer: RouteAnswer, _ host: HostState)
+        -> Finding
+    {
+        let what = "ip route get \(to) from \(from) iif \(dev)"
+        let packet = "\(from) → \(to) arriving on \(dev)"
+        switch answer {
+        case .route(let r) where r.kind == .local:
+            return .pass("route.in", "\(packet) is delivered locally", evidence: "\(what): local")
+        case .route(let r):
+            return .fail(
+                "route.in", "\(packet) is not delivered here (\(r.kind.rawValue)): is the VIP on this host?",
+                evidence: "\(what): \(r.kind.rawValue)", fix: "rsagent apply -c PROFILE")
+        case .refused(let e, let text) where e == EINVAL || e == EXDEV:
+            let k = SysctlKey(dev, .rpFilter)
+            return .fail(
+                "route.in",
+                "\(packet) is dropped by reverse-path filtering: the route back to \(from) leaves by another interface and \(dev) filters strictly",
+                evidence:
+                    "\(what): \(text) (rp_filter effective \(host.effective(k)): all \(host.sysctls[k.allKey] ?? 0), \(dev) \(host.sysctls[k] ?? 0))",
+                fix: "sysctl -w \(k)=2")
+        case .refused(let e, let text) where e == EHOSTUNREACH:
+            return .fail(
+                "route.in",
+                "\(packet) is refused: \(to) is not a local address here (and this host does not forward)",
+                evidence: "\(what): \(text)", fix: "rsagent apply -c PROFILE")
+        case .refused(_, let text):
+            return .fail(
+                "route.in", "\(packet) has no route: \(text)", evidence: "\(what): \(text)",
+                fix: "ip route show; ip rule show")
+        }
+    }
+
+    /// `route.reply`: a reply from the VIP `from` to the client `to`.
+    static func reply(to: IPAddress, from: IPAddress, _ answer: RouteAnswer, _ host: HostState) -> Finding {
+        let what = "ip route get \(to) from \(from)"
+        let replies = "replies from \(from) to \(to)"
+        switch answer {
+        case .route(let r) where r.kind == .unicast:
+            let dev = r.oif.map { host.name(of: $0) } ?? "?"
+            let virtual = r.oif.flatMap { host.link($0) }.map { $0.isLoopback || $0.name == "tunl0" } ?? true
+            if virtual {
+                return .fail(
+                    "route.reply", "\(replies) would leave by \(dev), which goes nowhere",
+                    evidence: "\(what): dev \(dev)",
+                    fix: "ip route add default via GATEWAY dev eth0")
+            }
+            return .pass(
+                "route.reply", "\(replies) leave by \(dev)\(r.gateway.map { " via \($0)" } ?? " (directly connected)")",
+                evidence: "\(what): \(r.kind.rawValue) dev \(dev)")
+        case .route(let r):
+            return .fail(
+                "route.reply", "\(replies) have no usable route (\(r.kind.rawValue))",
+                evidence: "\(what): \(r.kind.rawValue)", fix: "ip route add default via GATEWAY")
+        case .refused(_, let text):
+            return .fail(
+                "route.reply", "\(replies) cannot be routed: \(text)", evidence: "\(what): \(text)",
+                fix: "ip route add default via GATEWAY")
+        }
     }
 }
 
@@ -351,10 +342,9 @@ extension Checks {
             guard !used.contains(where: { $0.isIPv4 == v4 }) else { continue }
             let family = v4 ? "IPv4" : "IPv6"
             out.append(
-                Finding(
-                    id: "client.none", verdict: .warn,
-                    summary:
-                        "no \(family) client address to test with: the route checks (route.in, route.reply) for the \(family) VIPs were skipped",
+                .warn(
+                    "client.none",
+                    "no \(family) client address to test with: the route checks (route.in, route.reply) for the \(family) VIPs were skipped",
                     evidence: given.isEmpty
                         ? "the default test address \(v4 ? "203.0.113.77" : "2001:db8:ffff::77") is on a local network here, and there is no \(family) default gateway"
                         : "no \(family) address among --client \(given.map(\.description).joined(separator: ", "))",
@@ -364,10 +354,9 @@ extension Checks {
         }
         for c in given where !p.vips.contains(where: { $0.address.isIPv4 == c.isIPv4 }) {
             out.append(
-                Finding(
-                    id: "client.family", verdict: .warn,
-                    summary:
-                        "--client \(c) is \(c.isIPv4 ? "IPv4" : "IPv6"), but every VIP is \(c.isIPv4 ? "IPv6" : "IPv4"): no route was tested from it",
+                .warn(
+                    "client.family",
+                    "--client \(c) is \(c.isIPv4 ? "IPv4" : "IPv6"), but every VIP is \(c.isIPv4 ? "IPv6" : "IPv4"): no route was tested from it",
                     evidence: "VIPs: \(p.vips.map(\.address.description).joined(separator: ", "))",
                     fix: "give a --client of the VIPs' family"))
         }
@@ -392,13 +381,12 @@ extension Checks {
         if m.networkdRunning {
             out.append(
                 m.networkdKeepsConfiguration
-                    ? Finding(
-                        id: "manager.networkd", verdict: .pass, summary: "systemd-networkd keeps foreign configuration",
-                        evidence: "KeepConfiguration= set in a .network file", fix: "")
-                    : Finding(
-                        id: "manager.networkd", verdict: .warn,
-                        summary:
-                            "systemd-networkd is running without KeepConfiguration=: on restart or reconfigure it may remove the VIPs it did not add",
+                    ? .pass(
+                        "manager.networkd", "systemd-networkd keeps foreign configuration",
+                        evidence: "KeepConfiguration= set in a .network file")
+                    : .warn(
+                        "manager.networkd",
+                        "systemd-networkd is running without KeepConfiguration=: on restart or reconfigure it may remove the VIPs it did not add",
                         evidence:
                             "systemd-networkd running; no KeepConfiguration= in /etc/systemd/network, /run/systemd/network, /usr/lib/systemd/network",
                         fix:
@@ -408,14 +396,12 @@ extension Checks {
         if m.networkManagerRunning {
             out.append(
                 m.networkManagerIgnoresVIPDevice
-                    ? Finding(
-                        id: "manager.networkmanager", verdict: .pass,
-                        summary: "NetworkManager leaves \(p.deviceName) alone", evidence: "unmanaged-devices lists it",
-                        fix: "")
-                    : Finding(
-                        id: "manager.networkmanager", verdict: .warn,
-                        summary:
-                            "NetworkManager is running and may manage \(p.deviceName): reconnecting it can flush the VIPs",
+                    ? .pass(
+                        "manager.networkmanager", "NetworkManager leaves \(p.deviceName) alone",
+                        evidence: "unmanaged-devices lists it")
+                    : .warn(
+                        "manager.networkmanager",
+                        "NetworkManager is running and may manage \(p.deviceName): reconnecting it can flush the VIPs",
                         evidence: "NetworkManager running; \(p.deviceName) not in unmanaged-devices",
                         fix:
                             "printf '[keyfile]\\nunmanaged-devices=interface-name:\(p.deviceName)\\n' > /etc/NetworkManager/conf.d/rsagent.conf && nmcli general reload"
