@@ -117,6 +117,18 @@ import Testing
             String(decoding: a.serialized(keepAlive: false, head: true), as: UTF8.self).hasSuffix(
                 "Connection: close\r\n\r\n"))
     }
+
+    /// Two answers are equal only when every byte they would send is: the reason phrase too.
+    @Test func answersDifferingOnlyInTheReasonAreNotEqual() {
+        let a = HTTPAnswer.plain(503, "Service Unavailable", "down\n")
+        var b = a
+        #expect(a == b)
+        b.reason = "Unavailable"
+        #expect(a != b)
+        b = a
+        b.headers = [("Retry-After", "1")]
+        #expect(a != b)
+    }
 }
 
 @Suite struct AdminCommandTests {
