@@ -29,12 +29,7 @@ struct Apply: ParsableCommand {
                 profile: profile, path: profileOption.profile, host: host, observed: observed,
                 dryRun: dryRun, adopt: adopt)
         }
-        if json {
-            emit(renderJSON(r))
-        } else {
-            emit(r.renderText())
-            for m in r.messages { emitError(m) }
-        }
-        if r.exitCode != 0 { throw ExitCode(r.exitCode) }
+        let code = r.emitted(json: json)
+        if code != 0 { throw ExitCode(code) }
     }
 }

@@ -31,7 +31,7 @@ struct Check: ParsableCommand {
             try Operations.check(
                 profile: profile, path: profileOption.profile, host: host, clients: clients.compactMap(IPAddress.init))
         }
-        emit(json ? renderJSON(r) : r.renderText())
-        if r.exitCode != 0 { throw ExitCode(r.exitCode) }
+        let code = r.emitted(json: json)
+        if code != 0 { throw ExitCode(code) }
     }
 }

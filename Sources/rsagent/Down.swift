@@ -21,12 +21,7 @@ struct Down: ParsableCommand {
         let r = try reportingErrors("taking down \(profileOption.profile)") {
             try Operations.down(stateDir: profile.stateDir, host: host)
         }
-        if json {
-            emit(renderJSON(r))
-        } else {
-            emit(r.renderText())
-            for m in r.messages { emitError(m) }
-        }
-        if r.exitCode != 0 { throw ExitCode(r.exitCode) }
+        let code = r.emitted(json: json)
+        if code != 0 { throw ExitCode(code) }
     }
 }

@@ -43,7 +43,7 @@ struct Status: ParsableCommand {
                 profile: p, path: path, stateDir: p?.stateDir ?? stateDir ?? Profile.defaultStateDir, host: host,
                 observed: observed)
         }
-        emit(json ? renderJSON(r) : r.renderText())
-        if r.exitCode != 0 { throw ExitCode(r.exitCode) }
+        let code = r.emitted(json: json)
+        if code != 0 { throw ExitCode(code) }
     }
 }

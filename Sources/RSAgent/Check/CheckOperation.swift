@@ -5,7 +5,7 @@ import Netlink
 #endif
 
 /// `rsagent check --json` (schema `rsagent.check/1`).
-public struct CheckReport: Codable, Sendable {
+public struct CheckReport: Codable, Sendable, CommandReport {
     public var schema = "rsagent.check/1"
     public var profile: String
     public var clients: [String]

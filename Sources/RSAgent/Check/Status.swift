@@ -5,7 +5,7 @@ import Netlink
 #endif
 
 /// `rsagent status --json` (schema `rsagent.status/1`, see README).
-public struct StatusReport: Codable, Sendable {
+public struct StatusReport: Codable, Sendable, CommandReport {
     public struct OwnedAddress: Codable, Sendable {
         public var address: String
         public var prefix: Int

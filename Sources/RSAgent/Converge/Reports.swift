@@ -54,7 +54,7 @@ public enum DownOutcome: String, Codable, Sendable {
 }
 
 /// `rsagent apply --json` (schema `rsagent.apply/1`, see docs/json.md).
-public struct ApplyResult: Codable, Sendable {
+public struct ApplyResult: Codable, Sendable, CommandReport {
     public var schema = "rsagent.apply/1"
     public var profile: String
     public var dryRun: Bool
@@ -82,7 +82,7 @@ public struct ApplyResult: Codable, Sendable {
 }
 
 /// `rsagent down --json` (schema `rsagent.down/1`).
-public struct DownResult: Codable, Sendable {
+public struct DownResult: Codable, Sendable, CommandReport {
     public var schema = "rsagent.down/1"
     public var result: DownOutcome
     public var actions: [ActionReport]

@@ -52,6 +52,30 @@ public func renderJSON<T: Encodable>(_ value: T) -> String {
     (try? JSON.encode(value, pretty: true)) ?? "{}"
 }
 
+/// What `apply`, `down`, `status` and `check` return: one JSON document for scripts, or text
+/// for people (stdout) with its sentences for stderr, and the exit code.
+public protocol CommandReport: Encodable {
+    func renderText() -> String
+    /// Conflicts, errors and warnings, one sentence each, for stderr (text output only).
+    var messages: [String] { get }
+    var exitCode: Int32 { get }
+}
+
+extension CommandReport {
+    public var messages: [String] { [] }
+
+    /// Prints the report as JSON or as text with its messages; the exit code to end with.
+    public func emitted(json: Bool) -> Int32 {
+        if json {
+            emit(renderJSON(self))
+        } else {
+            emit(renderText())
+            for m in messages { emitError(m) }
+        }
+        return exitCode
+    }
+}
+
 /// Writes text to stdout in one call (10,000-line outputs stay fast).
 public func emit(_ text: String) { writeAll(1, text) }
 
