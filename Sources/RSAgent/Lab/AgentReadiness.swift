@@ -17,14 +17,11 @@ public final class AgentReadiness {
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError.current(what) }
         unlink(path)
-        var sa = sockaddr_un()
-        sa.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: sa.sun_path) else {
+        guard var sa = unixAddress(path) else {
             close(fd)
-            throw SystemError(operation: what, errno: ENAMETOOLONG, reason: "the path is too long for a socket")
+            throw SystemError(
+                operation: what, errno: ENAMETOOLONG, reason: "the path is longer than a unix socket allows")
         }
-        withUnsafeMutableBytes(of: &sa.sun_path) { raw in for (i, b) in bytes.enumerated() { raw[i] = b } }
         let bound = withUnsafePointer(to: &sa) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))

@@ -57,31 +57,23 @@ extension ProfileDecoder {
         return nil
     }
 
-    /// The keys of a mapping, by the table `keys` (each key spelled once, in its enum), reporting
-    /// unknown and duplicate keys.
+    /// The keys of a mapping, by the table `keys` (each key spelled once, in its enum),
+    /// reporting unknown and duplicate keys.
     mutating func fields<Key: RawRepresentable & CaseIterable & Hashable>(
         _ node: Node, _ keys: Key.Type, context: String
     ) -> [Key: Node] where Key.RawValue == String {
-        var out: [Key: Node] = [:]
-        for (name, value) in fields(node, allowed: keys.allCases.map(\.rawValue), context: context) {
-            if let key = Key(rawValue: name) { out[key] = value }
-        }
-        return out
-    }
-
-    /// The keys of a mapping, reporting unknown and duplicate keys.
-    mutating func fields(_ node: Node, allowed: [String], context: String) -> [String: Node] {
         guard case .mapping(let mapping, _) = node else {
             problem(node, "\(context) must be a mapping of `key: value` lines")
             return [:]
         }
-        var out: [String: Node] = [:]
+        var out: [Key: Node] = [:]
         for (k, v) in mapping {
-            guard let key = k.string else { problem(k, "keys in \(context) must be plain words"); continue }
-            if !allowed.contains(key) {
-                var msg = "unknown key `\(key)` in \(context)"
-                if let near = allowed.min(by: { editDistance($0, key) < editDistance($1, key) }),
-                    editDistance(near, key) <= 2
+            guard let name = k.string else { problem(k, "keys in \(context) must be plain words"); continue }
+            guard let key = Key(rawValue: name) else {
+                let allowed = keys.allCases.map(\.rawValue)
+                var msg = "unknown key `\(name)` in \(context)"
+                if let near = allowed.min(by: { editDistance($0, name) < editDistance($1, name) }),
+                    editDistance(near, name) <= 2
                 {
                     msg += "; did you mean `\(near)`?"
                 } else {
@@ -90,7 +82,7 @@ extension ProfileDecoder {
                 problem(k, msg)
                 continue
             }
-            if out[key] != nil { problem(k, "key `\(key)` appears twice in \(context)"); continue }
+            if out[key] != nil { problem(k, "key `\(name)` appears twice in \(context)"); continue }
             out[key] = v
         }
         return out
