@@ -14,7 +14,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         // Only its UnixSignals library: ServiceGroup would bring swift-async-algorithms (1 MB).
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
-        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
     ],
     targets: [
         // libnl-3 / libnl-route-3 as a Swift module. Only `Netlink` imports it.
@@ -34,6 +33,8 @@ let package = Package(
         // A YAML document as a tree of nodes with line:column marks, composed from libyaml's
         // events: all the profile decoder needs, and no Foundation.
         .target(name: "YAML", dependencies: ["CYAML"]),
+        // epoll and accept4 for the daemon's listeners (Swift's Glibc module has neither).
+        .target(name: "CSockets"),
         // The core, in folders that follow the pipeline (docs/design.md): Profile, Host,
         // Converge, Check, and the daemon, load report, test service and lab. Kernel access goes
         // through `Netlink` and the `HostSystem` seam, so the pure parts test without root.
@@ -44,8 +45,7 @@ let package = Package(
                 "YAML",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                "CSockets",
             ]
         ),
         .executableTarget(
@@ -57,9 +57,15 @@ let package = Package(
             ],
             // Release: linked by lld with packed relative relocations (DT_RELR, glibc >= 2.36):
             // a static-stdlib binary's 57,000 relocations take 1.3 MB as RELA, 10 KB as RELR.
+            // No exported symbols (SwiftPM exports all 12,000 by default): the runtime's first
+            // dladdr() searched them all, a tenth of `rsagent --version`. scripts/build-release
+            // adds the compiler flags.
             linkerSettings: [
                 .unsafeFlags(
-                    ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"],
+                    [
+                        "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker",
+                        "--no-export-dynamic",
+                    ],
                     .when(configuration: .release))
             ]
         ),

@@ -32,10 +32,9 @@ SWIFT=$(command -v swift || true)
 
 say "building a release binary (the first build takes a few minutes)"
 # The Swift runtime is linked in, so the installed binary needs no toolchain at run time.
-"$SWIFT" build -c release --product rsagent --static-swift-stdlib --scratch-path .build-static >/dev/null \
-  || die "the build failed; run '$SWIFT build -c release --static-swift-stdlib --scratch-path .build-static' to see why"
+bin=$(scripts/build-release "$SWIFT" 2>/dev/null) || die "the build failed; run 'scripts/build-release $SWIFT' to see why"
 
-install -D -m 0755 .build-static/release/rsagent /usr/local/bin/rsagent
+install -D -m 0755 "$bin" /usr/local/bin/rsagent
 install -d -m 0755 /etc/rsagent/profiles
 install -m 0644 profiles/*.yaml /etc/rsagent/profiles/
 install -D -m 0644 systemd/rsagent.service /etc/systemd/system/rsagent.service

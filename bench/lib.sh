@@ -6,8 +6,7 @@ bench_setup() {
   local name=$1
   BENCH_NAME=$name
   [ "$(id -u)" = 0 ] || { echo "bench/$name: run as root (it creates network namespaces)" >&2; exit 1; }
-  swift build -c release --product rsagent --static-swift-stdlib --scratch-path .build-static >/dev/null
-  BIN=$PWD/.build-static/release/rsagent
+  BIN=$(scripts/build-release 2>/dev/null)
   work=$(mktemp -d /tmp/rsagent-bench.XXXXXX)
   tag="rsb$$"
   pids=()

@@ -25,6 +25,15 @@ struct RSAgentCommand: ParsableCommand {
 /// Calls the async `run()` (on an existential the synchronous requirement would win).
 func runAsync<C: AsyncParsableCommand>(_ command: inout C) async throws { try await command.run() }
 
+// `rsagent --version` (what package scripts and fleet inventories run) answers from argv before
+// anything else: building `CommandLine.arguments` alone is a sixth of a short run (the first
+// `[String]` instantiates its generic metadata).
+// `_exit`: `emit` has written with write(2), and nothing else ran whose exit handlers matter.
+if CommandLine.argc == 2, let arg = CommandLine.unsafeArgv[1], strcmp(arg, "--version") == 0 {
+    emit(RSAgentVersionString.value)
+    _exit(0)
+}
+
 // No command at all: the help, as an error (scripts must not read "rsagent" alone as success).
 if CommandLine.arguments.count == 1 {
     emitError(RSAgentCommand.helpMessage())
@@ -39,10 +48,6 @@ if CommandLine.arguments.count == 1 {
 /// (`--help`, a mistake) goes to the whole tree, which words the help and errors as always.
 func parseCommandLine() throws -> any ParsableCommand {
     let args = Array(CommandLine.arguments.dropFirst())
-    if args == ["--version"] {
-        emit(RSAgentVersionString.value)
-        exit(0)
-    }
     if let name = args.first,
         let sub = RSAgentCommand.configuration.subcommands.first(where: { $0._commandName == name }),
         !args.contains(where: { $0 == "--help" || $0 == "-h" || $0 == "help" }),

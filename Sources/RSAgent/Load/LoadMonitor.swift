@@ -171,8 +171,8 @@ public struct LoadReportServices: Sendable {
         let monitor = LoadMonitor(
             board: LoadBoard(settings: settings, admin: admin, health: health), logger: logger, profile: current)
         do { try monitor.sampleOnce() } catch { logger.error("load report: \(error)") }
-        let server = LoadServer(board: monitor.board, settings: settings, logger: logger)
-        try await server.bind()
+        let server = try LoadServer(board: monitor.board, settings: settings, logger: logger)
+        try server.bind()
         return LoadReportServices(monitor: monitor, server: server)
     }
 }

@@ -1,9 +1,8 @@
 import Logging
-import NIOCore
-import NIOPosix
 
-/// The load report's listeners on SwiftNIO: HTTP (`load.http`) and the HAProxy agent-check
-/// protocol (`load.agent_check`). Read-only: nothing a reader sends changes state.
+/// The load report's listeners: HTTP (`load.http`) and the HAProxy agent-check protocol
+/// (`load.agent_check`), on one thread of their own (`Reactor`). Read-only: nothing a reader
+/// sends changes state.
 ///
 /// Every connection passes the board's gate first: a peer outside `load.allow`, or one over the
 /// connection cap, is closed unanswered and counted in
@@ -13,41 +12,37 @@ public final class LoadServer: DaemonService, @unchecked Sendable {
     private let board: LoadBoard
     private let settings: LoadSettings
     private let logger: Logger
-    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-    private var channels: [any Channel] = []
+    private let reactor: Reactor
 
-    public init(board: LoadBoard, settings: LoadSettings, logger: Logger) {
+    public init(board: LoadBoard, settings: LoadSettings, logger: Logger) throws {
         self.board = board
         self.settings = settings
         self.logger = logger
+        reactor = try Reactor(name: "rsagent-load")
     }
 
     /// Binds every configured listener, before the daemon reports ready.
-    public func bind() async throws {
+    public func bind() throws {
         let board = self.board
         if let e = settings.http {
-            channels.append(
-                try await bindListener(
-                    group: group, endpoint: e, key: "load.http", listener: "http", gate: board.gate,
-                    allow: settings.allow, logger: logger
-                ) { ch in
-                    try configureHTTP(ch, gate: board.gate) { h, _ in
+            try reactor.add(
+                Listener(
+                    endpoint: e, key: "load.http", name: "http", gate: board.gate, allow: settings.allow,
+                    conversation: .http(repeatable: false) { h, _ in
                         loadHTTPResponse(
                             method: h.method, uri: h.path, report: board.report,
                             counters: board.gate.listenerCounters, health: board.health.snapshot, now: wallSeconds())
-                    }
-                })
+                    }))
+            logger.notice("load.http listening on \(e)")
         }
         if let e = settings.agentCheck {
-            channels.append(
-                try await bindListener(
-                    group: group, endpoint: e, key: "load.agent_check", listener: "agent_check", gate: board.gate,
-                    allow: settings.allow, logger: logger, conversational: false
-                ) { ch in
-                    try ch.pipeline.syncOperations.addHandler(
-                        SayOneLine { _ in board.report?.agentCheckLine ?? "down\n" })
-                })
+            try reactor.add(
+                Listener(
+                    endpoint: e, key: "load.agent_check", name: "agent_check", gate: board.gate,
+                    allow: settings.allow, conversation: .sayOneLine { _ in board.report?.agentCheckLine ?? "down\n" }))
+            logger.notice("load.agent_check listening on \(e)")
         }
+        reactor.start()
     }
 
     public func shutdown() { stopped.trip() }
@@ -55,7 +50,6 @@ public final class LoadServer: DaemonService, @unchecked Sendable {
     /// Serves until `shutdown`, then closes the listeners.
     public func run() async throws {
         await stopped.wait()
-        for c in channels { try? await c.close() }
-        try? await group.shutdownGracefully()
+        await reactor.stop()
     }
 }

@@ -1,4 +1,3 @@
-import NIOCore
 import Netlink
 
 /// Admission for the daemon's listeners, so that readers (directors) keep being answered
@@ -15,7 +14,7 @@ public final class ConnectionGate: @unchecked Sendable {
     private struct Waiting {
         var listener: String
         var source: IPAddress?
-        var channel: any Channel
+        var connection: Connection
         /// Order of the last complete request (or of the connect): smallest waited longest.
         var since: UInt64
     }
@@ -34,12 +33,12 @@ public final class ConnectionGate: @unchecked Sendable {
 
     public var listenerCounters: ListenerCounters { lock.withLock { counters } }
 
-    /// Admits `channel` from `source` on `listener` unless `allowed` is false or no room can be
-    /// made. Each admitted connection must be `release`d when it closes.
-    public func admit(
-        _ listener: String, allowed: Bool, channel: any Channel, source: IPAddress?, evictWaiting: Bool
+    /// Admits `connection` from `source` on `listener` unless `allowed` is false or no room can
+    /// be made. Each admitted connection must be `release`d when it closes.
+    func admit(
+        _ listener: String, allowed: Bool, connection: Connection, source: IPAddress?, evictWaiting: Bool
     ) -> Bool {
-        var victim: (any Channel)?
+        var victim: Connection?
         let admitted = lock.withLock {
             guard allowed else {
                 counters.refused[listener, default: 0] += 1
@@ -62,36 +61,36 @@ public final class ConnectionGate: @unchecked Sendable {
             counters.served[listener, default: 0] += 1
             if evictWaiting {
                 clock += 1
-                waiting[ObjectIdentifier(channel)] = Waiting(
-                    listener: listener, source: source, channel: channel, since: clock)
+                waiting[ObjectIdentifier(connection)] = Waiting(
+                    listener: listener, source: source, connection: connection, since: clock)
             }
             return true
         }
-        victim?.close(promise: nil)  // outside the lock: its release takes it again
+        victim?.close()  // outside the lock: its release takes it again
         return admitted
     }
 
-    private func longestWaiting(_ listener: String, source: IPAddress?) -> (any Channel)? {
+    private func longestWaiting(_ listener: String, source: IPAddress?) -> Connection? {
         waiting.values.filter { $0.listener == listener && (source == nil || $0.source == source) }
-            .min { $0.since < $1.since }?.channel
+            .min { $0.since < $1.since }?.connection
     }
 
     /// A complete request arrived: the connection has waited no time at all now.
-    func requested(_ channel: any Channel) {
+    func requested(_ connection: Connection) {
         lock.withLock {
-            guard waiting[ObjectIdentifier(channel)] != nil else { return }
+            guard waiting[ObjectIdentifier(connection)] != nil else { return }
             clock += 1
-            waiting[ObjectIdentifier(channel)]?.since = clock
+            waiting[ObjectIdentifier(connection)]?.since = clock
         }
     }
 
-    public func release(_ listener: String, _ channel: any Channel, source: IPAddress?) {
+    func release(_ listener: String, _ connection: Connection, source: IPAddress?) {
         lock.withLock {
             open[listener, default: 1] -= 1
             if let source, let n = bySource[listener]?[source] {
                 bySource[listener]?[source] = n > 1 ? n - 1 : nil
             }
-            waiting[ObjectIdentifier(channel)] = nil
+            waiting[ObjectIdentifier(connection)] = nil
         }
     }
 }

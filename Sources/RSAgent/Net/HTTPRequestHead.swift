@@ -1,7 +1,7 @@
 /// The little of an HTTP/1.x request the daemon's read-only endpoints need, parsed from raw
 /// bytes without allocating per header. Pure, so it is unit tested and fuzzed directly.
 ///
-/// Why not NIO's HTTP pipeline: answering `GET /` with a few dozen bytes, its per-request
+/// Why not a general HTTP library: answering `GET /` with a few dozen bytes, per-request
 /// objects (request head, header list, response encoder) cost more than the answer; with this
 /// parser and one pre-formatted write per response the test service keeps up with nginx.
 public struct HTTPRequestHead: Sendable, Equatable {
