@@ -43,6 +43,24 @@ public final class SocketDiagnostics {
     /// compiles `sport = :PORT`), so only matching sockets cross into user space.
     /// Equivalent to: `ss -Htn state established '( sport = :PORT )'`, counted by local address.
     public func establishedCounts(ipv6: Bool, port: Int) throws -> [IPAddress: Int] {
+        try established(ipv6: ipv6, port: port) { $0.idiag_src }
+    }
+
+    /// The same connections counted per client (peer) address, only those whose local address
+    /// is in `local`: who is still connected to a service.
+    public func establishedClients(ipv6: Bool, port: Int, local: Set<IPAddress>) throws -> [IPAddress: Int] {
+        let sources = Set(local.map(\.bytes))
+        return try established(ipv6: ipv6, port: port) { id in
+            let src = withUnsafeBytes(of: id.idiag_src) { Array($0.prefix(ipv6 ? 16 : 4)) }
+            return sources.contains(src) ? id.idiag_dst : nil
+        }
+    }
+
+    /// One dump of the established connections on `port`, counted by the address `key` picks
+    /// from each socket's id (nil: not counted).
+    private func established(
+        ipv6: Bool, port: Int, key pick: (inet_diag_sockid) -> (UInt32, UInt32, UInt32, UInt32)?
+    ) throws -> [IPAddress: Int] {
         let family = ipv6 ? AF_INET6 : AF_INET
         let what = "ss -Htn\(ipv6 ? 6 : 4) state established '( sport = :\(port) )'"
         guard let msg = nlmsg_alloc_simple(Int32(SOCK_DIAG_BY_FAMILY), NLM_F_DUMP) else {
@@ -72,9 +90,10 @@ public final class SocketDiagnostics {
         // Counted by the raw 16 address bytes (two words), turned into addresses once at the end.
         var byWords: [SIMD2<UInt64>: Int] = [:]
         try socket.dump(msg, operation: what) { hdr in
-            guard hdr.pointee.nlmsg_type == UInt16(SOCK_DIAG_BY_FAMILY) else { return }
-            let src = nlmsg_data(hdr).assumingMemoryBound(to: inet_diag_msg.self).pointee.id.idiag_src
-            let key = withUnsafeBytes(of: src) {
+            guard hdr.pointee.nlmsg_type == UInt16(SOCK_DIAG_BY_FAMILY),
+                let address = pick(nlmsg_data(hdr).assumingMemoryBound(to: inet_diag_msg.self).pointee.id)
+            else { return }
+            let key = withUnsafeBytes(of: address) {
                 SIMD2($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self))
             }
             byWords[key, default: 0] += 1

@@ -39,7 +39,8 @@ struct AdminOptions: ParsableArguments {
     }
 
     /// Asks the daemon to change the admin state; prints its answer or one sentence and exits 1.
-    func set(_ state: AdminState, meaning: String) throws {
+    /// `toStderr`: the answer goes to stderr (stdout carries JSON lines).
+    func set(_ state: AdminState, meaning: String, toStderr: Bool = false) throws {
         let path = try socketPath()
         let answer: String
         do {
@@ -50,7 +51,116 @@ struct AdminOptions: ParsableArguments {
         guard answer == "ok \(state.rawValue)" else {
             throw fail("setting the admin state to \(state.rawValue): the daemon answered: \(answer)", code: 1)
         }
-        emit("admin state: \(state.rawValue) — \(meaning)")
+        let sentence = "admin state: \(state.rawValue) — \(meaning)"
+        if toStderr { emitError(sentence) } else { emit(sentence) }
+    }
+
+    /// The VIP services the daemon serves (its current profile's), for `--wait`.
+    func services() throws -> [Endpoint] {
+        let path = try socketPath()
+        let answer: String
+        do { answer = try AdminClient.send("services", socketPath: path) } catch {
+            throw fail("asking the daemon for its VIP services: \(error)", code: 1)
+        }
+        let words = answer.split(separator: " ").map(String.init)
+        guard words.starts(with: ["ok", "services"]) else {
+            throw fail(
+                "asking the daemon for its VIP services: it answered \(answer); is it older than this rsagent?",
+                code: 1)
+        }
+        return words.dropFirst(2).compactMap { Endpoint($0) }
+    }
+}
+
+/// `--wait [--timeout D] [--until N] [--json]` of `drain` and `maint`.
+struct WaitOptions: ParsableArguments {
+    @Flag(help: "Then wait until the VIP services' established connections are at most --until.")
+    var wait = false
+    @Option(
+        help: ArgumentHelp("With --wait: give up after this long (30, 30s, 5m, 1h; default: no limit).", valueName: "D")
+    )
+    var timeout: String?
+    @Option(help: ArgumentHelp("With --wait: done when at most N connections are left.", valueName: "N"))
+    var until = 0
+    @Flag(help: "With --wait: one JSON object per line while waiting, and a final one.")
+    var json = false
+
+    func validate() throws {
+        if !wait && (timeout != nil || until != 0 || json) {
+            throw ValidationError("--timeout, --until and --json go with --wait")
+        }
+        if let timeout, parseDuration(timeout) == nil {
+            throw ValidationError("--timeout \(timeout) is not a duration; give seconds (30, 30s) or 500ms, 5m, 1h")
+        }
+        if until < 0 { throw ValidationError("--until must be 0 or more") }
+    }
+}
+
+/// Set by SIGINT while `--wait` waits: the state stays, the wait ends.
+nonisolated(unsafe) private var interrupted: sig_atomic_t = 0
+
+extension WaitOptions {
+    /// Waits until the established connections to `services` are at most `until`, printing
+    /// progress; exits 0 when drained, 1 on timeout or Ctrl-C (the state stays `state`).
+    func waitForConnections(to services: [Endpoint], state: AdminState) throws {
+        let counter: ServiceConnections
+        do { counter = try ServiceConnections(services: services) } catch {
+            throw fail("counting connections to the VIP services: \(error)", code: 1)
+        }
+        signal(SIGINT) { _ in interrupted = 1 }
+        let live = !json && isatty(1) == 1
+        let limit = timeout.flatMap(parseDuration)
+        let start = monotonicSeconds()
+        var wait = DrainWait(until: until)
+        while true {
+            let t0 = monotonicSeconds()
+            let counts: DrainWait.Counts
+            do { counts = try counter.count() } catch {
+                throw fail("counting connections to the VIP services: \(error)", code: 1)
+            }
+            let now = monotonicSeconds()
+            let elapsed = now - start
+            let changed = wait.update(counts)
+            if json {
+                if changed { emit(wait.json(time: wallSeconds())) }
+            } else if live {
+                writeLive(wait.line(state: state, elapsed: elapsed))
+            } else if changed {
+                emit(wait.line(state: state, elapsed: elapsed))
+            }
+            let reason: String? =
+                wait.drained
+                ? nil
+                : interrupted != 0 ? "interrupted" : limit.map { elapsed >= $0 } == true ? "timed out" : ""
+            if reason != "" {
+                if live { emit("") }
+                try finish(wait, state: state, elapsed: elapsed, reason: reason, counter: counter)
+                return
+            }
+            let pause = DrainWait.interval(afterCounting: now - t0)
+            usleep(UInt32(min(pause, limit.map { max(0.01, $0 - elapsed) } ?? pause) * 1e6))
+        }
+    }
+
+    private func finish(
+        _ wait: DrainWait, state: AdminState, elapsed: Double, reason: String?, counter: ServiceConnections
+    ) throws {
+        guard let reason else {
+            if json { emit(wait.json(time: wallSeconds(), final: elapsed)) }
+            let left = wait.until == 0 ? "no connections left" : "\(wait.left) connections left"
+            (json ? emitError : emit)("\(state.rawValue): \(left) to the VIP services after \(Int(elapsed))s")
+            return
+        }
+        let clients = DrainWait.busiest((try? counter.clients()) ?? [:])
+        if json { emit(wait.json(time: wallSeconds(), final: elapsed, clients: clients)) }
+        emitError("rsagent: " + wait.unfinished(state: state, after: elapsed, because: reason, clients: clients))
+        throw ExitCode(1)
+    }
+
+    /// Rewrites the terminal's current line.
+    private func writeLive(_ line: String) {
+        var bytes = Array(("\r\u{1B}[K" + line).utf8)
+        _ = write(1, &bytes, bytes.count)
     }
 }
 
@@ -60,12 +170,22 @@ protocol AdminStateCommand: ParsableCommand {
     static var meaning: String { get }
     var global: GlobalOptions { get }
     var admin: AdminOptions { get }
+    /// `--wait` and its options; nil for `ready`.
+    var waiting: WaitOptions? { get }
 }
 
 extension AdminStateCommand {
+    var waiting: WaitOptions? { nil }
+
     func run() throws {
         try global.enterNamespace()
-        try admin.set(Self.state, meaning: Self.meaning)
+        guard let waiting, waiting.wait else {
+            try admin.set(Self.state, meaning: Self.meaning)
+            return
+        }
+        let services = try admin.services()
+        try admin.set(Self.state, meaning: Self.meaning, toStderr: waiting.json)
+        try waiting.waitForConnections(to: services, state: Self.state)
     }
 }
 
@@ -77,6 +197,8 @@ struct Drain: AdminStateCommand {
     static let meaning = "directors reading the load report send no new connections"
     @OptionGroup var global: GlobalOptions
     @OptionGroup var admin: AdminOptions
+    @OptionGroup var wait: WaitOptions
+    var waiting: WaitOptions? { wait }
 }
 
 struct Maint: AdminStateCommand {
@@ -87,6 +209,8 @@ struct Maint: AdminStateCommand {
     static let meaning = "rsagent leaves the network alone until `rsagent ready`"
     @OptionGroup var global: GlobalOptions
     @OptionGroup var admin: AdminOptions
+    @OptionGroup var wait: WaitOptions
+    var waiting: WaitOptions? { wait }
 }
 
 struct Ready: AdminStateCommand {

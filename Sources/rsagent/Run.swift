@@ -104,7 +104,7 @@ struct Run: AsyncParsableCommand {
         }
         let admin = AdminServer(
             path: socket ?? AdminServer.defaultPath(stateDir: profile.stateDir), stateDir: profile.stateDir,
-            logger: logger
+            logger: logger, services: { ServiceConnections.services(of: reconciler.profile) }
         ) { state in
             load?.monitor.board.setAdmin(state)
             reconciler.requestConverge(cause: "admin state \(state.rawValue)")

@@ -136,6 +136,7 @@ import Testing
         #expect(AdminServer.command(Array("drain\n".utf8)) == .set(.drain))
         #expect(AdminServer.command(Array("  ready \r\n".utf8)) == .set(.ready))
         #expect(AdminServer.command(Array("state".utf8)) == .query)
+        #expect(AdminServer.command(Array("services\n".utf8)) == .services)
         #expect(AdminServer.command(Array("DRAIN".utf8)) == nil)
         #expect(AdminServer.command(Array("drain now".utf8)) == nil)
         #expect(AdminServer.command(Array(repeating: 32, count: 65)) == nil)

@@ -9,6 +9,8 @@ import Logging
 ///
 ///     → ready | drain | maint     ← ok STATE        (persisted in state_dir/admin-state)
 ///     → state                     ← STATE
+///     → services                  ← ok services 192.0.2.100:80 [2001:db8::1]:443 …
+///                                   (the VIPs' TCP services: what `drain --wait` watches)
 ///
 /// Served on a thread of its own; inputs are bounded (64 bytes, 1 s).
 public final class AdminServer: @unchecked Sendable {
@@ -16,14 +18,19 @@ public final class AdminServer: @unchecked Sendable {
     private let stateDir: String
     private let logger: Logger
     private let onChange: @Sendable (AdminState) -> Void
+    private let services: @Sendable () -> [Endpoint]
     private let mutex = Lock()
     private var stopped = false
     private var fd: Int32 = -1
 
-    public init(path: String, stateDir: String, logger: Logger, onChange: @escaping @Sendable (AdminState) -> Void) {
+    public init(
+        path: String, stateDir: String, logger: Logger, services: @escaping @Sendable () -> [Endpoint] = { [] },
+        onChange: @escaping @Sendable (AdminState) -> Void
+    ) {
         self.path = path
         self.stateDir = stateDir
         self.logger = logger
+        self.services = services
         self.onChange = onChange
     }
 
@@ -92,9 +99,12 @@ public final class AdminServer: @unchecked Sendable {
         case .query:
             reply(conn, DaemonSignals.adminState(stateDir).rawValue)
             return
+        case .services:
+            reply(conn, (["ok services"] + services().map(\.description)).joined(separator: " "))
+            return
         case .set(let s): state = s
         case nil:
-            reply(conn, "error: unknown command; send ready, drain, maint or state")
+            reply(conn, "error: unknown command; send ready, drain, maint, state or services")
             return
         }
         do {
@@ -112,6 +122,7 @@ public final class AdminServer: @unchecked Sendable {
     public enum Command: Equatable, Sendable {
         case set(AdminState)
         case query
+        case services
     }
 
     /// Reads a request (at most 64 bytes): `ready`, `drain`, `maint` or `state`, surrounding
@@ -120,6 +131,7 @@ public final class AdminServer: @unchecked Sendable {
         guard bytes.count <= 64 else { return nil }
         let line = String(decoding: bytes, as: UTF8.self).trimmed
         if line == "state" { return .query }
+        if line == "services" { return .services }
         return AdminState(rawValue: line).map { .set($0) }
     }
 

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Taking a realserver out without losing a client: `drain --wait` against real connections
+/// held by a client process to a real listener on the VIP.
+@Suite(.enabled(if: Env.canRun, Env.skipReason), .serialized)
+struct MaintenanceTests {
+    /// A listener on VIP:8080 and `n` clients connected to it; they all close `closeAfter`
+    /// seconds after connecting (never, when nil), and the script logs `closed MONOTONIC`.
+    func holdConnections(_ ns: Namespace, _ n: Int, closeAfter: Double?) throws -> (pid: pid_t, log: String) {
+        let script = """
+            import socket, time
+            srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            srv.bind(("0.0.0.0", 8080)); srv.listen(64)
+            held = [socket.create_connection(("192.0.2.100", 8080)) for _ in range(\(n))]
+            held += [srv.accept()[0] for _ in range(\(n))]
+            print("ready", flush=True)
+            time.sleep(\(closeAfter ?? 60))
+            for s in held: s.close()
+            print("closed %f" % time.monotonic(), flush=True)
+            time.sleep(60)
+            """
+        let log = ns.stateDir + "-clients.log"
+        let pid = try ns.start([try tool("python3"), "-c", script], log: log)
+        #expect(
+            eventually(timeout: 10) { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("ready") == true })
+        return (pid, log)
+    }
+
+    func daemonProfile(_ ns: Namespace) throws -> String {
+        try ns.profile(
+            """
+            mode: dr
+            vips:
+              - address: 192.0.2.100
+                services: [tcp/8080]
+            load: { http: 127.0.0.1:3334 }
+            """)
+    }
+
+    func monotonic() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    @Test func drainWaitReturnsOnlyAfterTheLastClientCloses() throws {
+        let ns = try Namespace()
+        let daemon = try Daemon(ns, profile: try daemonProfile(ns))
+        let clients = try holdConnections(ns, 3, closeAfter: 3)
+        defer {
+            finish(clients.pid)
+            unlink(clients.log)
+        }
+        let r = try ns.rsagent("drain", "--wait", "--timeout", "30", "--socket", ns.stateDir + "/admin.sock")
+        let returned = monotonic()
+        #expect(r.status == 0, "\(r.stderr)")
+        // It waited for the close, and noticed it promptly (the benchmark measures how promptly).
+        let log = (try? String(contentsOfFile: clients.log, encoding: .utf8)) ?? ""
+        let closed = log.split(separator: "\n").first { $0.hasPrefix("closed ") }.flatMap { Double($0.dropFirst(7)) }
+        #expect(closed != nil, "drain --wait returned before the clients closed: \(r.stdout)")
+        if let closed { #expect(returned >= closed && returned - closed < 5, "returned \(returned - closed) s after") }
+        // One line per change when not on a terminal: 3 left, then 0.
+        #expect(r.stdout.contains("drain: 3 connections left (192.0.2.100:8080 3)"), "\(r.stdout)")
+        #expect(r.stdout.contains("drain: no connections left to the VIP services"), "\(r.stdout)")
+        #expect(try ns.curl("http://127.0.0.1:3334/weight").stdout.trimmed == "0")
+        #expect(daemon.isRunning)
+    }
+
+    @Test func drainWaitTimesOutNamingWhoIsStillConnected() throws {
+        let ns = try Namespace()
+        let daemon = try Daemon(ns, profile: try daemonProfile(ns))
+        let clients = try holdConnections(ns, 3, closeAfter: nil)
+        defer {
+            finish(clients.pid)
+            unlink(clients.log)
+        }
+        let socket = ns.stateDir + "/admin.sock"
+        let r = try ns.rsagent("drain", "--wait", "--timeout", "2", "--socket", socket)
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("timed out after 2s with 3 connections left (192.0.2.100:8080 3)"), "\(r.stderr)")
+        #expect(r.stderr.contains("clients: 192.0.2.100 3"), "\(r.stderr)")
+        #expect(r.stderr.contains("the admin state stays drain"), "\(r.stderr)")
+
+        // --json: every line of stdout is one object; the last says it did not drain, and who.
+        let j = try ns.rsagent("maint", "--wait", "--timeout", "1", "--json", "--socket", socket)
+        #expect(j.status == 1)
+        let objects = j.stdout.split(separator: "\n").map {
+            (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+        }
+        #expect(!objects.isEmpty && objects.allSatisfy { $0 != nil }, "\(j.stdout)")
+        let last = objects.last.flatMap { $0 }
+        #expect(last?["drained"] as? Bool == false)
+        #expect(last?["left"] as? Int == 3)
+        #expect((last?["connections"] as? [String: Int])?["192.0.2.100:8080"] == 3)
+        #expect((last?["clients"] as? [String: Int])?["192.0.2.100"] == 3)
+        func adminState() throws -> String? {
+            let o = try JSONSerialization.jsonObject(with: Data(try ns.curl("http://127.0.0.1:3334/load").stdout.utf8))
+            return (o as? [String: Any])?["admin_state"] as? String
+        }
+        #expect(try adminState() == "maint")
+
+        // Ctrl-C ends the wait, not the state: exit 1, and it says so.
+        let out = ns.stateDir + "-wait.out"
+        let err = ns.stateDir + "-wait.err"
+        defer {
+            unlink(out)
+            unlink(err)
+        }
+        let waiting = try spawn(
+            Env.binary, ["drain", "--netns", ns.name, "--wait", "--socket", socket], stdout: out, stderr: err)
+        #expect(
+            eventually(timeout: 10) {
+                (try? String(contentsOfFile: out, encoding: .utf8))?.contains("drain: 3 connections left") == true
+            })
+        kill(waiting, SIGINT)
+        #expect(wait(waiting) == 1)
+        let said = (try? String(contentsOfFile: err, encoding: .utf8)) ?? ""
+        #expect(said.contains("interrupted after") && said.contains("the admin state stays drain"), "\(said)")
+        #expect(try adminState() == "drain")
+
+        // Bad arguments change nothing: exit 2, the state stays maint.
+        #expect(try ns.rsagent("maint", "--timeout", "2", "--socket", socket).status == 2)
+        #expect(try ns.rsagent("maint", "--wait", "--timeout", "soon", "--socket", socket).status == 2)
+        #expect(try adminState() == "drain")
+        #expect(daemon.isRunning)
+    }
+}
