@@ -48,7 +48,10 @@ func finish(_ pid: pid_t) {
 @Suite(.enabled(if: Env.canRun, Env.skipReason), .serialized)
 struct DirectorFeedbackTests {
     /// The load report on both ports, readable from the namespace's own network only.
-    func loadProfile(_ ns: Namespace, extra: String = "") throws -> String {
+    /// `weight` and `slowStart` go under `load:`, `extra` at the top level.
+    func loadProfile(
+        _ ns: Namespace, weight: String = "{ max: 60 }", slowStart: String = "0", extra: String = ""
+    ) throws -> String {
         try ns.profile(
             """
             mode: dr
@@ -58,7 +61,8 @@ struct DirectorFeedbackTests {
             load:
               http: 0.0.0.0:3334
               agent_check: 0.0.0.0:3333
-              weight: { max: 60 }
+              weight: \(weight)
+              slow_start: \(slowStart)
             \(extra)
             """)
     }
@@ -79,9 +83,12 @@ struct DirectorFeedbackTests {
         return (Int(f[5]) ?? -1, Int(f[6]) ?? -1, Int(f[7]) ?? -1)
     }
 
-    @Test func haproxyFollowsTheAgentsWeightAndAdminState() throws {
-        let ns = try Namespace()
-        let daemon = try Daemon(ns, profile: try loadProfile(ns))
+    /// HAProxy 2.6 with server `be/rs1` checked by the agent on 10.99.0.2:3333 every
+    /// `agentInter`: its admin socket, log and pid. The caller ends it with `finish(pid)` and
+    /// `unlink`s `files`.
+    func startHAProxy(
+        _ ns: Namespace, agentInter: String
+    ) throws -> (socket: String, log: String, pid: pid_t, files: [String]) {
         let socket = ns.stateDir + "-haproxy.sock"
         let config = ns.stateDir + "-haproxy.cfg"
         try """
@@ -93,18 +100,24 @@ struct DirectorFeedbackTests {
           timeout client 5s
           timeout server 5s
         backend be
-          server rs1 10.99.0.2:8080 weight 100 agent-check agent-addr 10.99.0.2 agent-port 3333 agent-inter 500ms
+          server rs1 10.99.0.2:8080 weight 100 agent-check agent-addr 10.99.0.2 agent-port 3333 agent-inter \(agentInter)
         frontend fe
           bind 127.0.0.1:8000
           default_backend be
 
         """.write(toFile: config, atomically: true, encoding: .utf8)
-        let haproxyLog = ns.stateDir + "-haproxy.log"
-        let haproxy = try ns.start([try tool("haproxy"), "-db", "-f", config], log: haproxyLog)
+        let log = ns.stateDir + "-haproxy.log"
+        let pid = try ns.start([try tool("haproxy"), "-db", "-f", config], log: log)
+        return (socket, log, pid, [config, log])
+    }
+
+    @Test func haproxyFollowsTheAgentsWeightAndAdminState() throws {
+        let ns = try Namespace()
+        let daemon = try Daemon(ns, profile: try loadProfile(ns))
+        let (socket, haproxyLog, haproxy, files) = try startHAProxy(ns, agentInter: "500ms")
         defer {
             finish(haproxy)
-            unlink(config)
-            unlink(haproxyLog)
+            files.forEach { unlink($0) }
         }
         func agentWeight() throws -> Int { Int(try ns.curl("http://127.0.0.1:3334/weight").stdout.trimmed) ?? -1 }
 
@@ -199,6 +212,35 @@ struct DirectorFeedbackTests {
         // A mistyped MISC_CHECK must fail visibly, not exit 2 ("weight 0").
         #expect(try ns.rsagent("weight", "nonsense", "--keepalived").status == 1)
         #expect(try ns.rsagent("weight", "nonsense").status == 2)
+        #expect(daemon.isRunning)
+    }
+
+    /// `load.slow_start` with HAProxy 2.6 following the agent: after `ready`, the weight HAProxy
+    /// shows rises from the minimum to the agent's weight within the window, never falling.
+    @Test func haproxyFollowsTheSlowStartRamp() throws {
+        let ns = try Namespace()
+        let daemon = try Daemon(ns, profile: try loadProfile(ns, weight: "{ max: 20, min: 1 }", slowStart: "10s"))
+        let (socket, _, haproxy, files) = try startHAProxy(ns, agentInter: "250ms")
+        defer {
+            finish(haproxy)
+            files.forEach { unlink($0) }
+        }
+        let admin = ns.stateDir + "/admin.sock"
+        #expect(try ns.rsagent("drain", "--socket", admin).status == 0)
+        #expect(eventually(timeout: 10) { try haproxyServer(socket).map { $0.admin & 0x08 != 0 } == true })
+        #expect(try ns.rsagent("ready", "--socket", admin).status == 0)
+        var seen: [Int] = []
+        for _ in 0..<14 {
+            if let s = try haproxyServer(socket), s.admin == 0 { seen.append(s.weight) }
+            usleep(1_000_000)
+        }
+        let final = Int(try ns.curl("http://127.0.0.1:3334/weight").stdout.trimmed) ?? -1
+        #expect(seen.count >= 10, "HAProxy's weights: \(seen)")
+        #expect((seen.first ?? 99) <= 5, "the ramp starts near the minimum: \(seen)")
+        #expect(zip(seen, seen.dropFirst()).allSatisfy { $0 <= $1 }, "never falls: \(seen)")
+        #expect(seen.last == final && final >= 15, "ends at the agent's weight \(final): \(seen)")
+        let load = try ns.curl("http://127.0.0.1:3334/load").stdout
+        #expect(load.contains("\"slow_start\""), "\(load)")
         #expect(daemon.isRunning)
     }
 

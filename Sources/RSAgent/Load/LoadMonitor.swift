@@ -36,10 +36,39 @@ public final class LoadBoard: @unchecked Sendable {
     /// Admission for the load report's listeners.
     public let gate = ConnectionGate(cap: LoadBoard.connectionCap)
 
-    public init(settings: LoadSettings, admin: AdminState, health: DaemonHealth) {
+    private var slowStart: SlowStart
+    /// Where the slow start's beginning is kept across restarts (`state_dir/slow-start`); nil
+    /// keeps it in memory only.
+    private let slowStartPath: String?
+
+    public init(
+        settings: LoadSettings, admin: AdminState, health: DaemonHealth, stateDir: String? = nil,
+        now: Double = wallSeconds()
+    ) {
         policy = WeightPolicy(settings: settings)
         self.admin = admin
         self.health = health
+        slowStartPath = stateDir.map { $0 + "/slow-start" }
+        // Starting in `ready` is entering it: ramp, or resume a ramp a restart interrupted.
+        let persisted = slowStartPath.flatMap { path in
+            (try? readSmallFile(path, operation: "reading \(path)")).flatMap { $0 }.flatMap { Double($0.trimmed) }
+        }
+        slowStart =
+            admin == .ready && settings.slowStart > 0
+            ? SlowStart.resuming(window: settings.slowStart, persisted: persisted, at: now)
+            : SlowStart(window: settings.slowStart)
+        if let began = slowStart.began, began != persisted { persistSlowStart(began) }
+    }
+
+    private func persistSlowStart(_ began: Double) {
+        guard let slowStartPath else { return }
+        try? writeAtomically(Array("\(began)\n".utf8), to: slowStartPath)
+    }
+
+    /// `weight` as directors must see it at `now`: on its ramp while slow start runs.
+    private func ramped(_ r: inout LoadReport, minimum: Int, at now: Double) {
+        r.slowStart = slowStart.status(at: now)
+        if admin == .ready { r.weight = slowStart.weight(r.weight, minimum: minimum, at: now) }
     }
 
     /// The report as directors see it now: the last sample, with the admin state and the
@@ -62,16 +91,24 @@ public final class LoadBoard: @unchecked Sendable {
                 interval: settings.interval)
             r.weightMin = settings.weightMin
             r.weightMax = settings.weightMax
+            slowStart.window = settings.slowStart
+            ramped(&r, minimum: settings.weightMin, at: sample.time)
             current = r
             return (r, d)
         }
     }
 
     /// A new admin state takes effect at once, without waiting for the next sample.
-    public func setAdmin(_ state: AdminState) {
+    public func setAdmin(_ state: AdminState, now: Double = wallSeconds()) {
         lock.withLock {
+            if state == .ready && admin != .ready && slowStart.window > 0 {
+                slowStart.began = now
+                persistSlowStart(now)
+            }
             admin = state
-            current = current?.with(admin: state, weight: policy.weight(admin: state))
+            guard var r = current?.with(admin: state, weight: policy.weight(admin: state)) else { return }
+            ramped(&r, minimum: r.weightMin, at: now)
+            current = r
         }
     }
 
@@ -169,7 +206,8 @@ public struct LoadReportServices: Sendable {
         guard let settings = profile.load, settings.http != nil || settings.agentCheck != nil else { return nil }
         let admin = DaemonSignals.adminState(profile.stateDir)
         let monitor = LoadMonitor(
-            board: LoadBoard(settings: settings, admin: admin, health: health), logger: logger, profile: current)
+            board: LoadBoard(settings: settings, admin: admin, health: health, stateDir: profile.stateDir),
+            logger: logger, profile: current)
         do { try monitor.sampleOnce() } catch { logger.error("load report: \(error)") }
         let server = try LoadServer(board: monitor.board, settings: settings, logger: logger)
         try server.bind()

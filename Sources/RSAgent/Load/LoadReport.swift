@@ -28,6 +28,8 @@ public struct LoadReport: Sendable, Codable, Equatable {
     /// `load.weight.min` and `max`: a weight pinned at the minimum is a realserver at capacity.
     public var weightMin: Int = 1
     public var weightMax: Int = 100
+    /// With `load.slow_start`: how far the ramp after entering `ready` is (factor 1 when over).
+    public var slowStart: SlowStartStatus?
     /// The unsmoothed capacity of the most constrained metric, 0–100.
     public var target: Double
     public var smoothed: Double
@@ -63,7 +65,7 @@ public struct LoadReport: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case host, rip, version, adminState = "admin_state", state, converged, reason, weight, target, smoothed
-        case weightMin = "weight_min", weightMax = "weight_max"
+        case weightMin = "weight_min", weightMax = "weight_max", slowStart = "slow_start"
         case limitedBy = "limited_by", capacity, metrics, sampledAt = "sampled_at"
         case sampleTime = "sample_time", intervalSeconds = "interval_seconds"
     }
@@ -200,6 +202,15 @@ public func prometheusText(_ r: LoadReport, counters: ListenerCounters, health: 
     family(
         "rsagent_weight_bound", "gauge", "load.weight.min and load.weight.max: the range of the published weight.",
         [(label([("bound", "min")]), String(r.weightMin)), (label([("bound", "max")]), String(r.weightMax))])
+    if let ramp = r.slowStart {
+        family(
+            "rsagent_slow_start_factor", "gauge",
+            "load.slow_start: how far the weight's ramp after entering ready is, 0-1 (1: no ramp).",
+            [("", number(ramp.factor))])
+        family(
+            "rsagent_slow_start_remaining_seconds", "gauge", "load.slow_start: seconds left of the ramp.",
+            [("", number(ramp.remainingS))])
+    }
     family(
         "rsagent_weight_target", "gauge", "Unsmoothed remaining capacity of the most constrained metric, 0-100.",
         [("", number(r.target))])

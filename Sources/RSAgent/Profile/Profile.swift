@@ -120,6 +120,8 @@ public struct LoadSettings: Hashable, Sendable, Codable {
     /// Points (of 100) the smoothed weight must move before directors are told.
     public var hysteresis: Int = 10
     public var thresholds = LoadThresholds()
+    /// Seconds over which the weight ramps up after entering `ready` (0: off).
+    public var slowStart: Double = 0
 
     public init() {}
 }

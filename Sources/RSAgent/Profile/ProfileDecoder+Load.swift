@@ -12,6 +12,7 @@ extension ProfileDecoder {
         let f = fields(n, LoadKey.self, context: "`load:`")
         if let v = f[.interval], let d = number(v, "load.interval", in: 0.1...60, unit: "seconds") { l.interval = d }
         if let v = f[.smoothing], let d = number(v, "load.smoothing", in: 0...600, unit: "seconds") { l.smoothing = d }
+        if let v = f[.slowStart], let d = duration(v, "load.slow_start", in: 0...86400) { l.slowStart = d }
         if let v = f[.hysteresis], let d = number(v, "load.hysteresis", in: 0...50, unit: "points") {
             l.hysteresis = Int(d.rounded())
         }

@@ -119,9 +119,23 @@ extension ProfileDecoder {
             problem(node, "\(what) must be a number, not \(Self.shape(node))")
             return nil
         }
+        return within(node, what, d, s.string, range, unit)
+    }
+
+    /// Seconds, written as a number or with a unit (`90`, `90s`, `500ms`, `5m`, `1h`).
+    mutating func duration(_ node: Node, _ what: String, in range: ClosedRange<Double>) -> Double? {
+        guard case .scalar(let s) = node, let d = parseDuration(s.string) else {
+            problem(node, "\(what) must be a duration such as 60s, 5m or 90 (seconds)")
+            return nil
+        }
+        return within(node, what, d, s.string, range, "seconds")
+    }
+
+    private mutating func within(
+        _ node: Node, _ what: String, _ d: Double, _ text: String, _ range: ClosedRange<Double>, _ unit: String
+    ) -> Double? {
         guard range.contains(d) else {
-            problem(
-                node, "\(what) \(s.string) must be \(range.lowerBound.formatted)–\(range.upperBound.formatted) \(unit)")
+            problem(node, "\(what) \(text) must be \(range.lowerBound.formatted)–\(range.upperBound.formatted) \(unit)")
             return nil
         }
         return d
@@ -200,6 +214,7 @@ enum VIPKey: String, CaseIterable { case address, services }
 enum IncludedFileKey: String, CaseIterable { case vips }
 enum LoadKey: String, CaseIterable {
     case http, agentCheck = "agent_check", allow, weight, interval, smoothing, hysteresis, thresholds
+    case slowStart = "slow_start"
 }
 enum ThresholdKey: String, CaseIterable { case cpu, load, memory, connections }
 enum WeightKey: String, CaseIterable { case max, min }
