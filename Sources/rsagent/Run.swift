@@ -115,8 +115,16 @@ struct Run: AsyncParsableCommand {
             throw ExitCode(1)
         }
         defer { admin.stop() }
+        // on_stop: drain, as the profile says when the signal comes (a reload may change it).
+        let board = load?.monitor.board
+        let beforeStop: @Sendable (ShutdownLatch) async -> Void = { stop in
+            let current = reconciler.profile
+            guard current.onStop == .drain else { return }
+            await drainBeforeStop(profile: current, board: board, notifier: notifier, logger: logger, stop: stop)
+        }
         do {
-            try await runServices(Self.services(reconciler: reconciler, load: load, test: test), logger: logger)
+            try await runServices(
+                Self.services(reconciler: reconciler, load: load, test: test), logger: logger, beforeStop: beforeStop)
         } catch {
             logger.error("\(error)")
             reconciler.retire()
@@ -124,13 +132,13 @@ struct Run: AsyncParsableCommand {
         }
         notifier.notify("STOPPING=1")
         let final = reconciler.profile
-        if final.onStop == .remove {
+        if final.onStop == .remove || final.onStop == .drain {
             do {
                 let r = try Operations.down(stateDir: final.stateDir, host: try openHost())
-                logger.notice("on_stop: remove: \(r.actions.count) action(s), \(r.result.rawValue)")
+                logger.notice("on_stop: \(final.onStop.rawValue): \(r.actions.count) action(s), \(r.result.rawValue)")
                 for e in r.errors { logger.error("\(e)") }
             } catch {
-                logger.error("on_stop: remove failed: \(error)")
+                logger.error("on_stop: \(final.onStop.rawValue): removing the VIPs failed: \(error)")
             }
         } else {
             logger.notice("on_stop: keep: VIPs stay in place")

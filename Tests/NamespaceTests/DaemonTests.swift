@@ -46,6 +46,22 @@ final class Daemon {
         return status
     }
 
+    /// The exit status, if it exits within `timeout` seconds (signals sent elsewhere).
+    func exitStatus(within timeout: Double) -> Int32? {
+        if let exited { return exited }
+        var status: Int32 = 0
+        let deadline = Date().addingTimeInterval(timeout)
+        repeat {
+            if waitpid(pid, &status, WNOHANG) == pid {
+                let sig = status & 0x7f
+                exited = sig == 0 ? (status >> 8) & 0xff : 128 + sig
+                return exited
+            }
+            usleep(50_000)
+        } while Date() < deadline
+        return nil
+    }
+
     deinit {
         if exited == nil {
             kill(pid, SIGKILL)

@@ -31,7 +31,8 @@ struct MaintenanceTests {
         return (pid, log)
     }
 
-    func daemonProfile(_ ns: Namespace) throws -> String {
+    /// A service on the VIP and the load report; `extra` adds top-level keys.
+    func daemonProfile(_ ns: Namespace, extra: String = "") throws -> String {
         try ns.profile(
             """
             mode: dr
@@ -39,7 +40,7 @@ struct MaintenanceTests {
               - address: 192.0.2.100
                 services: [tcp/8080]
             load: { http: 127.0.0.1:3334 }
-            """)
+            """ + "\n" + extra)
     }
 
     func monotonic() -> Double {
@@ -128,5 +129,49 @@ struct MaintenanceTests {
         #expect(try ns.rsagent("maint", "--wait", "--timeout", "soon", "--socket", socket).status == 2)
         #expect(try adminState() == "drain")
         #expect(daemon.isRunning)
+    }
+
+    /// `on_stop: drain`: SIGTERM with connections open leaves the VIP (and tells directors
+    /// drain) until they close, then removes it and restores the sysctls; with a short
+    /// `drain_timeout` the VIP goes when it runs out, and the log names who was still connected.
+    @Test func onStopDrainWaitsForTheConnectionsThenRemovesTheVIPs() throws {
+        let ns = try Namespace()
+        let before = try ns.snapshot()
+        let daemon = try Daemon(ns, profile: try daemonProfile(ns, extra: "on_stop: drain\ndrain_timeout: 30s"))
+        let clients = try holdConnections(ns, 2, closeAfter: 4)
+        defer {
+            finish(clients.pid)
+            unlink(clients.log)
+        }
+        kill(daemon.pid, SIGTERM)
+        #expect(eventually(timeout: 5) { daemon.log.contains("on_stop: drain: 2 connections left") }, "\(daemon.log)")
+        // Still serving while the clients are there: the VIP stays, directors read weight 0.
+        #expect(daemon.exitStatus(within: 1) == nil)
+        #expect(try ns.addresses(on: "lo").contains("192.0.2.100/32"))
+        #expect(try ns.curl("http://127.0.0.1:3334/weight").stdout.trimmed == "0")
+        // They close: the daemon removes the VIP, restores the host, and exits 0.
+        #expect(daemon.exitStatus(within: 15) == 0, "\(daemon.log)")
+        let log = (try? String(contentsOfFile: clients.log, encoding: .utf8)) ?? ""
+        #expect(log.contains("closed "), "the daemon stopped before the clients closed: \(daemon.log)")
+        #expect(daemon.log.contains("no connections left to the VIP services"), "\(daemon.log)")
+        #expect(try ns.snapshot() == before)
+    }
+
+    @Test func onStopDrainGivesUpAtTheDrainTimeout() throws {
+        let ns = try Namespace()
+        let before = try ns.snapshot()
+        let daemon = try Daemon(ns, profile: try daemonProfile(ns, extra: "on_stop: drain\ndrain_timeout: 2s"))
+        let clients = try holdConnections(ns, 3, closeAfter: nil)
+        defer {
+            finish(clients.pid)
+            unlink(clients.log)
+        }
+        kill(daemon.pid, SIGTERM)
+        #expect(daemon.exitStatus(within: 1) == nil, "it did not wait: \(daemon.log)")
+        #expect(daemon.exitStatus(within: 15) == 0, "\(daemon.log)")
+        #expect(
+            daemon.log.contains("stopped waiting (drain_timeout) after 2s with 3 connections left"), "\(daemon.log)")
+        #expect(daemon.log.contains("clients: 192.0.2.100 3"), "\(daemon.log)")
+        #expect(try ns.snapshot() == before)
     }
 }

@@ -58,6 +58,10 @@ struct SlowStartTests {
         let p = try ProfileDecoder.decode(
             "mode: dr\nvips: [192.0.2.100]\nload: { http: 127.0.0.1:3334, slow_start: 90s }\n", file: "p.yaml")
         #expect(p.load?.slowStart == 90)
+        #expect(p.drainTimeout == 300 && p.onStop == .keep)
+        let drain = try ProfileDecoder.decode(
+            "mode: dr\nvips: [192.0.2.100]\non_stop: drain\ndrain_timeout: 2m\n", file: "p.yaml")
+        #expect(drain.onStop == .drain && drain.drainTimeout == 120)
         #expect(throws: (any Error).self) {
             try ProfileDecoder.decode(
                 "mode: dr\nvips: [192.0.2.100]\nload: { http: 127.0.0.1:3334, slow_start: soon }\n", file: "p.yaml")

@@ -13,31 +13,59 @@ public protocol DaemonService: AnyObject, Sendable {
 /// others to stop, newest first, and waits for all of them. An error from a service is
 /// rethrown after the others have stopped.
 ///
+/// `beforeStop` (`on_stop: drain`) runs first on a signal, with every service still running
+/// (directors keep reading the agent); a second signal trips the latch it is given, which
+/// ends its wait.
+///
 /// swift-service-lifecycle's `ServiceGroup` does this and more; it also brings
 /// swift-async-algorithms, a megabyte of a static binary, for what here is one task group.
-public func runServices(_ services: [any DaemonService], logger: Logger) async throws {
-    enum Ended { case signal(UnixSignal), service(Int, (any Error)?) }
+public func runServices(
+    _ services: [any DaemonService], logger: Logger,
+    beforeStop: (@Sendable (ShutdownLatch) async -> Void)? = nil
+) async throws {
+    enum Ended { case signal(UnixSignal), service(Int, (any Error)?), readyToStop }
     try await withThrowingTaskGroup(of: Ended.self) { group in
+        func awaitSignal() {
+            group.addTask {
+                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) { return .signal(signal) }
+                return .signal(.sigterm)  // cancelled: the services are ending anyway
+            }
+        }
         for (i, s) in services.enumerated() {
             group.addTask {
                 do { try await s.run() } catch { return .service(i, error) }
                 return .service(i, nil)
             }
         }
-        group.addTask {
-            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) { return .signal(signal) }
-            return .signal(.sigterm)  // cancelled: the services are ending anyway
-        }
+        awaitSignal()
         var failure: (any Error)?
         var stopping = false
         var left = services.count
+        let stopWaiting = ShutdownLatch()
+        var preparing = false
         while left > 0, let ended = try await group.next() {
             switch ended {
             case .signal(let s):
+                if preparing {
+                    logger.notice("\(s) received again: stopping without waiting")
+                    stopWaiting.trip()
+                    continue
+                }
                 logger.notice("\(s) received: stopping")
+                if let beforeStop, !stopping {
+                    preparing = true
+                    awaitSignal()
+                    group.addTask {
+                        await beforeStop(stopWaiting)
+                        return .readyToStop
+                    }
+                    continue
+                }
             case .service(_, let error):
                 left -= 1
                 if let error, failure == nil { failure = error }
+            case .readyToStop:
+                preparing = false
             }
             if !stopping {
                 stopping = true

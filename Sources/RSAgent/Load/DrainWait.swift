@@ -69,14 +69,19 @@ public struct DrainWait: Sendable {
 
     /// The sentence for a wait that ended before the services drained: what is still connected
     /// and who (the busiest `clients` first).
+    /// `staying`: the admin state stays (`--wait`); false when the daemon is stopping.
     public func unfinished(
-        state: AdminState, after elapsed: Double, because reason: String, clients: [(String, Int)]
+        state: AdminState, after elapsed: Double, because reason: String, clients: [(String, Int)],
+        staying: Bool = true
     ) -> String {
         let busy = counts.filter { $0.connections > 0 }.map { "\($0.service) \($0.connections)" }
         let who = clients.prefix(5).map { "\($0.0) \($0.1)" }.joined(separator: ", ")
-        return "\(state.rawValue) --wait: \(reason) after \(Int(elapsed))s with \(plural(left, "connection")) left ("
-            + busy.joined(separator: ", ") + ")" + (who.isEmpty ? "" : "; clients: \(who)")
-            + "; the admin state stays \(state.rawValue) (`rsagent ready` undoes it)"
+        let what = staying ? "\(state.rawValue) --wait" : state.rawValue
+        let after =
+            staying
+            ? "; the admin state stays \(state.rawValue) (`rsagent ready` undoes it)" : "; removing the VIPs now"
+        return "\(what): \(reason) after \(Int(elapsed))s with \(plural(left, "connection")) left ("
+            + busy.joined(separator: ", ") + ")" + (who.isEmpty ? "" : "; clients: \(who)") + after
     }
 
     /// Client addresses by connections, busiest first (then by address, for a stable order).

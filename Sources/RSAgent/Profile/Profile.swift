@@ -35,7 +35,10 @@ public enum RPFilterPolicy: String, Sendable, Codable, CaseIterable {
 }
 
 /// What the daemon does with its VIPs when it stops.
-public enum OnStop: String, Sendable, Codable, CaseIterable { case keep, remove }
+/// What the daemon does with the VIPs on SIGTERM: keep them, remove them, or drain first
+/// (weight 0, wait for the VIP services' connections to end, up to `drain_timeout`) and then
+/// remove them.
+public enum OnStop: String, Sendable, Codable, CaseIterable { case keep, remove, drain }
 
 /// `tcp/80`: a service the VIP carries (checked by `rsagent check`, counted by the load report).
 public struct ServicePort: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -167,6 +170,8 @@ public struct Profile: Hashable, Sendable, Codable {
     /// The admin state a realserver starts in until an operator sets one (`ready` or `drain`:
     /// staging machines join drained and take traffic after `rsagent ready`).
     public var initialState: AdminState = .ready
+    /// `on_stop: drain`: the longest wait for connections to end, seconds.
+    public var drainTimeout: Double = 300
 
     public static let defaultStateDir = "/var/lib/rsagent"
     public static let defaultDummyName = "lvs0"

@@ -106,14 +106,17 @@ public struct ProfileDecoder {
         let stateDir = top[.stateDir].flatMap { decodeStateDir($0) } ?? Profile.defaultStateDir
         let onStop: OnStop = top[.onStop].flatMap { choice($0, "on_stop") } ?? .keep
         let initial = top[.initialState].flatMap { decodeInitialState($0) } ?? .ready
+        let drainTimeout = top[.drainTimeout].flatMap { duration($0, "drain_timeout", in: 0...86400) } ?? 300
         if !problems.isEmpty || !included.isEmpty {
             // This file's problems in order, then each included file's.
             throw ProfileError(problems: problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) } + included)
         }
-        return Profile(
+        var profile = Profile(
             mode: mode, device: device, deviceName: deviceName, interfaces: interfaces, vips: vips,
             arp: arp, rpFilter: rp, load: load, testService: test, stateDir: stateDir, onStop: onStop,
             initialState: initial)
+        profile.drainTimeout = drainTimeout
+        return profile
     }
 
     /// The document as a node tree, or the one problem that stops reading it at all.

@@ -207,7 +207,7 @@ func editDistance(_ a: String, _ b: String) -> Int {
 enum ProfileKey: String, CaseIterable {
     case mode, device, deviceName = "device_name", interfaces, vips, arp, rpFilter = "rp_filter"
     case load, testService = "test_service", stateDir = "state_dir", onStop = "on_stop"
-    case initialState = "initial_state", include
+    case initialState = "initial_state", include, drainTimeout = "drain_timeout"
 }
 enum ARPKey: String, CaseIterable { case ignore, announce, scope }
 enum VIPKey: String, CaseIterable { case address, services }
