@@ -40,8 +40,9 @@ struct AdminOptions: ParsableArguments {
 
     /// Asks the daemon to change the admin state; prints its answer or one sentence and exits 1.
     /// `toStderr`: the answer goes to stderr (stdout carries JSON lines).
-    func set(_ state: AdminState, meaning: String, toStderr: Bool = false) throws {
-        let path = try socketPath()
+    /// `path`: the socket, when the caller has found it already.
+    func set(_ state: AdminState, meaning: String, toStderr: Bool = false, path: String? = nil) throws {
+        let path = try path ?? socketPath()
         let answer: String
         do {
             answer = try AdminClient.send(state.rawValue, socketPath: path)
@@ -56,8 +57,7 @@ struct AdminOptions: ParsableArguments {
     }
 
     /// The VIP services the daemon serves (its current profile's), for `--wait`.
-    func services() throws -> [Endpoint] {
-        let path = try socketPath()
+    func services(path: String) throws -> [Endpoint] {
         let answer: String
         do { answer = try AdminClient.send("services", socketPath: path) } catch {
             throw fail("asking the daemon for its VIP services: \(error)", code: 1)
@@ -183,8 +183,10 @@ extension AdminStateCommand {
             try admin.set(Self.state, meaning: Self.meaning)
             return
         }
-        let services = try admin.services()
-        try admin.set(Self.state, meaning: Self.meaning, toStderr: waiting.json)
+        // The socket once: finding it may read the profile.
+        let path = try admin.socketPath()
+        let services = try admin.services(path: path)
+        try admin.set(Self.state, meaning: Self.meaning, toStderr: waiting.json, path: path)
         try waiting.waitForConnections(to: services, state: Self.state)
     }
 }

@@ -41,7 +41,8 @@ final class Connection {
     private var input: [UInt8] = []
     private var output: [UInt8] = []
     private var written = 0
-    private var writable = false
+    /// Waiting for `EPOLLOUT`: the socket did not take all of `output`.
+    private var awaitingOutput = false
     private var idleDeadline: UInt64
     private var headerDeadline: UInt64?
     private var lingerDeadline: UInt64?
@@ -59,11 +60,7 @@ final class Connection {
     var local: SocketAddress? { SocketAddress(of: fd, peer: false) }
 
     /// Monotonic milliseconds.
-    static func now() -> UInt64 {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
-    }
+    static func now() -> UInt64 { UInt64(monotonicSeconds() * 1000) }
 
     /// Just admitted: greet (one line) or wait for requests.
     func open() {
@@ -83,7 +80,7 @@ final class Connection {
     /// epoll said `events`.
     func ready(_ events: UInt32, buffer: inout [UInt8]) {
         if events & CSOCKETS_OUT != 0 { flush() }
-        guard phase != .closed, events & (CSOCKETS_IN | CSOCKETS_HUP) != 0, !writable else { return }
+        guard phase != .closed, events & (CSOCKETS_IN | CSOCKETS_HUP) != 0, !awaitingOutput else { return }
         let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) {
             close()
@@ -155,8 +152,8 @@ final class Connection {
             } else if n < 0 && errno == EINTR {
                 continue
             } else if n < 0 && errno == EAGAIN {
-                if !writable { reactor.watch(self, events: CSOCKETS_OUT, add: false) }
-                writable = true
+                if !awaitingOutput { reactor.watch(self, events: CSOCKETS_OUT, add: false) }
+                awaitingOutput = true
                 return
             } else {
                 close()
@@ -173,10 +170,10 @@ final class Connection {
             phase = .lingering
             lingerDeadline = Self.now() + Self.lingerSeconds * 1000
             reactor.watch(self, events: CSOCKETS_IN, add: false)
-            writable = false
+            awaitingOutput = false
         default:
-            if writable { reactor.watch(self, events: CSOCKETS_IN, add: false) }
-            writable = false
+            if awaitingOutput { reactor.watch(self, events: CSOCKETS_IN, add: false) }
+            awaitingOutput = false
         }
     }
 
