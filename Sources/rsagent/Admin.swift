@@ -70,6 +70,14 @@ struct AdminOptions: ParsableArguments {
         }
         return words.dropFirst(2).compactMap { Endpoint($0) }
     }
+
+    /// The directors the daemon knows that have yet to read the state just set; none when the
+    /// daemon cannot say (it is older than the `directors` query, or did not answer).
+    func pendingDirectors(path: String) -> [String] {
+        guard let answer = try? AdminClient.send("directors", socketPath: path) else { return [] }
+        let words = answer.split(separator: " ").map(String.init)
+        return words.starts(with: ["ok", "directors"]) ? Array(words.dropFirst(2)) : []
+    }
 }
 
 /// `--wait [--timeout D] [--until N] [--json]` of `drain` and `maint`.
@@ -100,32 +108,31 @@ struct WaitOptions: ParsableArguments {
 nonisolated(unsafe) private var interrupted: sig_atomic_t = 0
 
 extension WaitOptions {
-    /// Waits until the established connections to `services` are at most `until`, printing
-    /// progress; exits 0 when drained, 1 on timeout or Ctrl-C (the state stays `state`).
-    func waitForConnections(to services: [Endpoint], state: AdminState) throws {
-        let counter: ServiceConnections
-        do { counter = try ServiceConnections(services: services) } catch {
+    /// Waits until the established connections to `services` are at most `until` and the
+    /// directors (`directors`, the daemon's answer) have read the state, printing progress;
+    /// exits 0 when drained, 1 on timeout or Ctrl-C (the state stays `state`).
+    func waitForConnections(
+        to services: [Endpoint], state: AdminState, directors: @escaping () -> [String]
+    ) throws {
+        let watch: DrainWatch
+        do { watch = try DrainWatch(services: services, until: until, directors: directors) } catch {
             throw fail("counting connections to the VIP services: \(error)", code: 1)
         }
         signal(SIGINT) { _ in interrupted = 1 }
         let live = !json && isatty(1) == 1
         let limit = timeout.flatMap(parseDuration)
-        let start = monotonicSeconds()
-        var wait = DrainWait(until: until)
         while true {
-            let t0 = monotonicSeconds()
-            let counts: DrainWait.Counts
-            do { counts = try counter.count() } catch {
+            let step: (changed: Bool, pause: Double)
+            do { step = try watch.poll() } catch {
                 throw fail("counting connections to the VIP services: \(error)", code: 1)
             }
-            let now = monotonicSeconds()
-            let elapsed = now - start
-            let changed = wait.update(counts)
+            let elapsed = watch.elapsed
+            let wait = watch.wait
             if json {
-                if changed { emit(wait.json(time: wallSeconds())) }
+                if step.changed { emit(wait.json(time: wallSeconds())) }
             } else if live {
                 writeLive(wait.line(state: state, elapsed: elapsed))
-            } else if changed {
+            } else if step.changed {
                 emit(wait.line(state: state, elapsed: elapsed))
             }
             let reason: String? =
@@ -134,24 +141,22 @@ extension WaitOptions {
                 : interrupted != 0 ? "interrupted" : limit.map { elapsed >= $0 } == true ? "timed out" : ""
             if reason != "" {
                 if live { emit("") }
-                try finish(wait, state: state, elapsed: elapsed, reason: reason, counter: counter)
+                try finish(watch, state: state, elapsed: elapsed, reason: reason)
                 return
             }
-            let pause = DrainWait.interval(afterCounting: now - t0)
-            usleep(UInt32(min(pause, limit.map { max(0.01, $0 - elapsed) } ?? pause) * 1e6))
+            usleep(UInt32(min(step.pause, limit.map { max(0.01, $0 - elapsed) } ?? step.pause) * 1e6))
         }
     }
 
-    private func finish(
-        _ wait: DrainWait, state: AdminState, elapsed: Double, reason: String?, counter: ServiceConnections
-    ) throws {
+    private func finish(_ watch: DrainWatch, state: AdminState, elapsed: Double, reason: String?) throws {
+        let wait = watch.wait
         guard let reason else {
             if json { emit(wait.json(time: wallSeconds(), final: elapsed)) }
             let left = wait.until == 0 ? "no connections left" : "\(wait.left) connections left"
             (json ? emitError : emit)("\(state.rawValue): \(left) to the VIP services after \(Int(elapsed))s")
             return
         }
-        let clients = DrainWait.busiest((try? counter.clients()) ?? [:])
+        let clients = watch.busiestClients()
         if json { emit(wait.json(time: wallSeconds(), final: elapsed, clients: clients)) }
         emitError("rsagent: " + wait.unfinished(state: state, after: elapsed, because: reason, clients: clients))
         throw ExitCode(1)
@@ -187,7 +192,7 @@ extension AdminStateCommand {
         let path = try admin.socketPath()
         let services = try admin.services(path: path)
         try admin.set(Self.state, meaning: Self.meaning, toStderr: waiting.json, path: path)
-        try waiting.waitForConnections(to: services, state: Self.state)
+        try waiting.waitForConnections(to: services, state: Self.state) { admin.pendingDirectors(path: path) }
     }
 }
 

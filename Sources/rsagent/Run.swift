@@ -104,7 +104,8 @@ struct Run: AsyncParsableCommand {
         }
         let admin = AdminServer(
             path: socket ?? AdminServer.defaultPath(stateDir: profile.stateDir), stateDir: profile.stateDir,
-            logger: logger, services: { ServiceConnections.services(of: reconciler.profile) }
+            logger: logger, services: { ServiceConnections.services(of: reconciler.profile) },
+            pendingDirectors: { load?.monitor.board.pendingDirectors ?? [] }
         ) { state in
             load?.monitor.board.setAdmin(state)
             reconciler.requestConverge(cause: "admin state \(state.rawValue)")

@@ -72,6 +72,46 @@ struct MaintenanceTests {
         #expect(daemon.isRunning)
     }
 
+    /// With no connection open, a drain is still not over while a director that polls the
+    /// report has not read it: in that gap it would send new clients. The "director" here polls
+    /// `/weight` every 2 s and logs when it first reads 0.
+    @Test func drainWaitWaitsForThePollingDirectorToReadTheDrain() throws {
+        let ns = try Namespace()
+        let daemon = try Daemon(ns, profile: try daemonProfile(ns))
+        let script = """
+            import time, urllib.request
+            while True:
+                w = urllib.request.urlopen("http://127.0.0.1:3334/weight", timeout=2).read().strip()
+                print("read %f %s" % (time.monotonic(), w.decode()), flush=True)
+                time.sleep(2)
+            """
+        let log = ns.stateDir + "-director.log"
+        let poller = try ns.start([try tool("python3"), "-c", script], log: log)
+        defer {
+            finish(poller)
+            unlink(log)
+        }
+        // Two reads make it a regular poller.
+        #expect(
+            eventually(timeout: 10) {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").count >= 2
+            })
+        let r = try ns.rsagent("drain", "--wait", "--json", "--timeout", "20", "--socket", ns.stateDir + "/admin.sock")
+        let returned = monotonic()
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n")
+        #expect(lines.first?.contains(#""left":0,"directors":["127.0.0.1"]"#) == true, "\(r.stdout)")
+        #expect(lines.last?.contains(#""drained":true"#) == true && lines.last?.contains("directors") == false)
+        let reads = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
+        let sawZero = reads.first { $0.hasSuffix(" 0") }.flatMap { Double($0.split(separator: " ")[1]) }
+        #expect(sawZero != nil, "the director never read weight 0: \(reads)")
+        if let sawZero {
+            #expect(returned >= sawZero + 1, "returned before the director had read drain a second ago")
+            #expect(returned - sawZero < 3, "returned \(returned - sawZero) s after the director read drain")
+        }
+        #expect(daemon.isRunning)
+    }
+
     @Test func drainWaitTimesOutNamingWhoIsStillConnected() throws {
         let ns = try Namespace()
         let daemon = try Daemon(ns, profile: try daemonProfile(ns))

@@ -66,4 +66,50 @@ struct DrainWaitTests {
         #expect(DrainWait.interval(afterCounting: 0.025) == 0.5)
         #expect(DrainWait.interval(afterCounting: 0.2) == 1)
     }
+
+    /// A drain waits for the directors that poll the report to have read it once, and a
+    /// second more; occasional readers and vanished directors are not waited for.
+    @Test func directorsThatPollAreWaitedFor() {
+        var r = DirectorReads()
+        #expect(r.pending(at: 0).isEmpty, "no drain yet")
+        // 10.0.0.2 polls every 2 s; 10.0.0.3 every 5 s; an operator read once from 10.0.0.9; a
+        // poller from 10.0.0.4 stopped a minute before the drain.
+        for t in stride(from: 0.0, through: 100, by: 2) { r.read(by: "10.0.0.2", at: t) }
+        for t in stride(from: 0.0, through: 100, by: 5) { r.read(by: "10.0.0.3", at: t) }
+        r.read(by: "10.0.0.9", at: 99)
+        r.read(by: "10.0.0.4", at: 30)
+        r.read(by: "10.0.0.4", at: 32)
+        r.stateChanged(at: 101)
+        #expect(r.pending(at: 101) == ["10.0.0.2", "10.0.0.3"])
+        r.read(by: "10.0.0.2", at: 102)
+        #expect(r.pending(at: 102.5) == ["10.0.0.2", "10.0.0.3"], "read, but not yet a second ago")
+        #expect(r.pending(at: 103.1) == ["10.0.0.3"])
+        r.read(by: "10.0.0.3", at: 105)
+        r.read(by: "10.0.0.2", at: 106)
+        #expect(r.pending(at: 106.1).isEmpty, "both have read the drain a second ago or more")
+        // A director that never reads again is given up after twice its interval (and a second).
+        var gone = DirectorReads()
+        gone.read(by: "10.0.0.5", at: 0)
+        gone.read(by: "10.0.0.5", at: 3)
+        gone.stateChanged(at: 4)
+        #expect(gone.pending(at: 10.9) == ["10.0.0.5"])
+        #expect(gone.pending(at: 11.1).isEmpty)
+    }
+
+    @Test func awaitedDirectorsKeepTheWaitGoing() {
+        var w = DrainWait(until: 0)
+        var changed = w.update([("192.0.2.100:80", 0)], directors: ["10.0.0.2"])
+        #expect(changed)
+        #expect(!w.drained, "no connections, but a director has not read drain yet")
+        #expect(
+            w.line(state: .drain, elapsed: 1)
+                == "drain: 0 connections left · waiting for director 10.0.0.2 to read drain · 1s [##########] 100%")
+        #expect(w.json(time: 5).hasSuffix(#""left":0,"directors":["10.0.0.2"]}"#))
+        #expect(
+            w.unfinished(state: .drain, after: 3, because: "timed out", clients: [])
+                == "drain --wait: timed out after 3s with 0 connections left; directors yet to read drain: 10.0.0.2; "
+                + "the admin state stays drain (`rsagent ready` undoes it)")
+        changed = w.update([("192.0.2.100:80", 0)], directors: [])
+        #expect(changed && w.drained)
+    }
 }

@@ -11,6 +11,8 @@ import Logging
 ///     → state                     ← STATE
 ///     → services                  ← ok services 192.0.2.100:80 [2001:db8::1]:443 …
 ///                                   (the VIPs' TCP services: what `drain --wait` watches)
+///     → directors                 ← ok directors 10.0.0.2 …
+///                                   (directors yet to read the last drain or maint)
 ///
 /// Served on a thread of its own; inputs are bounded (64 bytes, 1 s).
 public final class AdminServer: @unchecked Sendable {
@@ -19,18 +21,21 @@ public final class AdminServer: @unchecked Sendable {
     private let logger: Logger
     private let onChange: @Sendable (AdminState) -> Void
     private let services: @Sendable () -> [Endpoint]
+    private let pendingDirectors: @Sendable () -> [String]
     private let mutex = Lock()
     private var stopped = false
     private var fd: Int32 = -1
 
     public init(
         path: String, stateDir: String, logger: Logger, services: @escaping @Sendable () -> [Endpoint] = { [] },
+        pendingDirectors: @escaping @Sendable () -> [String] = { [] },
         onChange: @escaping @Sendable (AdminState) -> Void
     ) {
         self.path = path
         self.stateDir = stateDir
         self.logger = logger
         self.services = services
+        self.pendingDirectors = pendingDirectors
         self.onChange = onChange
     }
 
@@ -102,9 +107,12 @@ public final class AdminServer: @unchecked Sendable {
         case .services:
             reply(conn, (["ok services"] + services().map(\.description)).joined(separator: " "))
             return
+        case .directors:
+            reply(conn, (["ok directors"] + pendingDirectors()).joined(separator: " "))
+            return
         case .set(let s): state = s
         case nil:
-            reply(conn, "error: unknown command; send ready, drain, maint, state or services")
+            reply(conn, "error: unknown command; send ready, drain, maint, state, services or directors")
             return
         }
         do {
@@ -123,15 +131,17 @@ public final class AdminServer: @unchecked Sendable {
         case set(AdminState)
         case query
         case services
+        case directors
     }
 
-    /// Reads a request (at most 64 bytes): `ready`, `drain`, `maint` or `state`, surrounding
+    /// Reads a request (at most 64 bytes): `ready`, `drain`, `maint`, `state`, `services` or `directors`, surrounding
     /// whitespace allowed; anything else is nil. Pure, for tests and fuzzing.
     public static func command(_ bytes: some Collection<UInt8>) -> Command? {
         guard bytes.count <= 64 else { return nil }
         let line = String(decoding: bytes, as: UTF8.self).trimmed
         if line == "state" { return .query }
         if line == "services" { return .services }
+        if line == "directors" { return .directors }
         return AdminState(rawValue: line).map { .set($0) }
     }
 

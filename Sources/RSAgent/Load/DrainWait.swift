@@ -10,16 +10,21 @@ public struct DrainWait: Sendable {
     /// What was left when the wait began: the bar's 0 %.
     public private(set) var initial: Int?
     public private(set) var counts: Counts = []
+    /// Directors that have not yet read the new state (`DirectorReads`): until they have, new
+    /// connections may still come.
+    public private(set) var directors: [String] = []
 
     public init(until: Int) { self.until = until }
 
     public var left: Int { counts.reduce(0) { $0 + $1.connections } }
-    public var drained: Bool { left <= until }
+    public var drained: Bool { left <= until && directors.isEmpty }
 
     /// Takes a new count; true when it differs from the last one (a line to print).
-    public mutating func update(_ new: Counts) -> Bool {
-        let changed = initial == nil || new.map(\.connections) != counts.map(\.connections)
+    public mutating func update(_ new: Counts, directors: [String] = []) -> Bool {
+        let changed =
+            initial == nil || new.map(\.connections) != counts.map(\.connections) || directors != self.directors
         counts = new
+        self.directors = directors
         if initial == nil { initial = left }
         return changed
     }
@@ -36,7 +41,12 @@ public struct DrainWait: Sendable {
         let busy = counts.filter { $0.connections > 0 }.map { "\($0.service) \($0.connections)" }
         let detail = busy.isEmpty ? "" : " (" + busy.joined(separator: ", ") + ")"
         let what = until == 0 ? "" : ", waiting for \(until) or fewer"
-        return "\(state.rawValue): \(plural(left, "connection")) left\(detail)\(what) · \(Int(elapsed))s \(bar())"
+        let readers =
+            directors.isEmpty
+            ? ""
+            : " · waiting for \(directors.count == 1 ? "director" : "directors") \(directors.joined(separator: ", ")) to read \(state.rawValue)"
+        return
+            "\(state.rawValue): \(plural(left, "connection")) left\(detail)\(what)\(readers) · \(Int(elapsed))s \(bar())"
     }
 
     /// How far from the count when waiting began: `[##########] 100%` when drained.
@@ -48,7 +58,8 @@ public struct DrainWait: Sendable {
             + "\(Int((done * 100).rounded(.down)))%"
     }
 
-    /// `{"t":…,"connections":{"192.0.2.100:80":2},"left":2}`; the final object adds `drained`,
+    /// `{"t":…,"connections":{"192.0.2.100:80":2},"left":2}`, with `"directors":[…]` while
+    /// directors have yet to read the new state; the final object adds `drained`,
     /// `elapsed_s` and, when the wait failed, `clients` (address → connections).
     public func json(time: Double, final elapsed: Double? = nil, clients: [(String, Int)]? = nil) -> String {
         var fields = [
@@ -57,6 +68,9 @@ public struct DrainWait: Sendable {
                 + "}",
             "\"left\":\(left)",
         ]
+        if !directors.isEmpty {
+            fields.append("\"directors\":[" + directors.map(jsonString).joined(separator: ",") + "]")
+        }
         if let elapsed {
             fields.append("\"drained\":\(drained)")
             fields.append("\"elapsed_s\":\(formatted(elapsed))")
@@ -80,8 +94,11 @@ public struct DrainWait: Sendable {
         let after =
             staying
             ? "; the admin state stays \(state.rawValue) (`rsagent ready` undoes it)" : "; removing the VIPs now"
-        return "\(what): \(reason) after \(Int(elapsed))s with \(plural(left, "connection")) left ("
-            + busy.joined(separator: ", ") + ")" + (who.isEmpty ? "" : "; clients: \(who)") + after
+        let readers =
+            directors.isEmpty ? "" : "; directors yet to read \(state.rawValue): \(directors.joined(separator: ", "))"
+        return "\(what): \(reason) after \(Int(elapsed))s with \(plural(left, "connection")) left"
+            + (busy.isEmpty ? "" : " (" + busy.joined(separator: ", ") + ")") + (who.isEmpty ? "" : "; clients: \(who)")
+            + readers + after
     }
 
     /// Client addresses by connections, busiest first (then by address, for a stable order).

@@ -37,6 +37,8 @@ public final class LoadBoard: @unchecked Sendable {
     public let gate = ConnectionGate(cap: LoadBoard.connectionCap)
 
     private var slowStart: SlowStart
+    /// Who reads the report: a drain waits for them to have seen it.
+    private var reads = DirectorReads()
     /// Where the slow start's beginning is kept across restarts (`state_dir/slow-start`); nil
     /// keeps it in memory only.
     private let slowStartPath: String?
@@ -101,6 +103,7 @@ public final class LoadBoard: @unchecked Sendable {
     /// A new admin state takes effect at once, without waiting for the next sample.
     public func setAdmin(_ state: AdminState, now: Double = wallSeconds()) {
         lock.withLock {
+            if state != .ready && state != admin { reads.stateChanged(at: monotonicSeconds()) }
             if state == .ready && admin != .ready && slowStart.window > 0 {
                 slowStart.began = now
                 persistSlowStart(now)
@@ -110,6 +113,19 @@ public final class LoadBoard: @unchecked Sendable {
             ramped(&r, minimum: r.weightMin, at: now)
             current = r
         }
+    }
+
+    /// A director (`peer`) read the weight: `/load`, `/weight` or the agent-check line.
+    public func noteRead(by peer: IPAddress?) {
+        guard let peer else { return }
+        let now = monotonicSeconds()
+        lock.withLock { reads.read(by: peer.description, at: now) }
+    }
+
+    /// The directors that have not yet seen the last drain or maint (see `DirectorReads`).
+    public var pendingDirectors: [String] {
+        let now = monotonicSeconds()
+        return lock.withLock { reads.pending(at: now) }
     }
 
 }

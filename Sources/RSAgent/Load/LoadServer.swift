@@ -28,8 +28,9 @@ public final class LoadServer: DaemonService, @unchecked Sendable {
             try reactor.add(
                 Listener(
                     endpoint: e, key: "load.http", name: "http", gate: board.gate, allow: settings.allow,
-                    conversation: .http(repeatable: false) { h, _ in
-                        loadHTTPResponse(
+                    conversation: .http(repeatable: false) { h, conn in
+                        if h.path == "/load" || h.path == "/weight" { board.noteRead(by: conn.peer?.ip) }
+                        return loadHTTPResponse(
                             method: h.method, uri: h.path, report: board.report,
                             counters: board.gate.listenerCounters, health: board.health.snapshot, now: wallSeconds())
                     }))
@@ -39,7 +40,11 @@ public final class LoadServer: DaemonService, @unchecked Sendable {
             try reactor.add(
                 Listener(
                     endpoint: e, key: "load.agent_check", name: "agent_check", gate: board.gate,
-                    allow: settings.allow, conversation: .sayOneLine { _ in board.report?.agentCheckLine ?? "down\n" }))
+                    allow: settings.allow,
+                    conversation: .sayOneLine { conn in
+                        board.noteRead(by: conn.peer?.ip)
+                        return board.report?.agentCheckLine ?? "down\n"
+                    }))
             logger.notice("load.agent_check listening on \(e)")
         }
         reactor.start()

@@ -40,3 +40,36 @@ public final class ServiceConnections {
         return out
     }
 }
+
+/// One drain being waited for: counts the connections (and asks which directors have yet to
+/// read the new state) each time it is polled, and says how long to pause before the next
+/// poll. Both waits use it: `drain --wait` in the CLI and `on_stop: drain` in the daemon; each
+/// prints, sleeps and decides when to give up in its own way.
+public final class DrainWatch {
+    public private(set) var wait: DrainWait
+    private let counter: ServiceConnections
+    private let directors: () -> [String]
+    private let start = monotonicSeconds()
+
+    /// `directors`: the directors yet to read the state (the daemon's board, or the admin
+    /// socket's `directors` query).
+    public init(services: [Endpoint], until: Int, directors: @escaping () -> [String]) throws {
+        counter = try ServiceConnections(services: services)
+        wait = DrainWait(until: until)
+        self.directors = directors
+    }
+
+    public var elapsed: Double { monotonicSeconds() - start }
+
+    /// Counts once. `changed`: the count (or the directors awaited) differs from the last poll;
+    /// `pause`: when to poll again (`DrainWait.interval`).
+    public func poll() throws -> (changed: Bool, pause: Double) {
+        let t0 = monotonicSeconds()
+        let counts = try counter.count()
+        let changed = wait.update(counts, directors: directors())
+        return (changed, DrainWait.interval(afterCounting: monotonicSeconds() - t0))
+    }
+
+    /// Who is still connected, busiest first (empty if the kernel cannot be asked).
+    public func busiestClients() -> [(String, Int)] { DrainWait.busiest((try? counter.clients()) ?? [:]) }
+}

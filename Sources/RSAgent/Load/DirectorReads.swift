@@ -1,0 +1,63 @@
+/// Who polls the load report, and whether each poller has seen a drain yet. Without I/O.
+///
+/// A drain is over only when the directors have stopped sending new connections. Counting
+/// connections is not enough for that: a director that polls every 5 s keeps sending clients for
+/// up to 5 s after `drain`, and a realserver that sees 0 connections in that gap and removes its
+/// VIPs (`on_stop: drain`) drops them. So the agent remembers who reads `/load`, `/weight` and
+/// the agent-check port (by address, as keepalived opens a new connection for every check) and
+/// how often, and the wait also lasts until every regular reader has read the report once since
+/// the drain began, plus a second for the director to apply what it read.
+public struct DirectorReads: Sendable {
+    struct Reader: Sendable {
+        var last: Double
+        /// The gap between its last two reads: how often it polls.
+        var interval: Double?
+        /// Its first read since the state changed.
+        var sinceChange: Double?
+    }
+
+    /// How long after a director's read its new weight is taken to be in force.
+    public static let settle = 1.0
+    /// Readers are remembered this long after their last read.
+    static let memory = 600.0
+    /// Pollers slower than this are not waited for (keepalived's default `delay_loop` is 60 s);
+    /// an operator running `rsagent weight` now and then is not a director.
+    static let slowestPoll = 120.0
+
+    private var readers: [String: Reader] = [:]
+    /// When the state last became drain or maint.
+    public private(set) var changedAt: Double?
+
+    public init() {}
+
+    /// A read of the report by `peer` at `now` (monotonic seconds).
+    public mutating func read(by peer: String, at now: Double) {
+        var r = readers[peer] ?? Reader(last: now)
+        if readers[peer] != nil { r.interval = now - r.last }
+        r.last = now
+        if let changedAt, r.sinceChange == nil, now >= changedAt { r.sinceChange = now }
+        readers[peer] = r
+        if readers.count > 64 { readers = readers.filter { now - $0.value.last < Self.memory } }
+    }
+
+    /// The state became drain or maint at `now`: every director must read it anew.
+    public mutating func stateChanged(at now: Double) {
+        changedAt = now
+        for k in readers.keys { readers[k]!.sinceChange = nil }
+    }
+
+    /// The directors whose reading of the change is still awaited at `now`, sorted: readers
+    /// that poll regularly (read at least twice, the last within three of their intervals before
+    /// the change) and have not read since, or read less than `settle` ago. A director that
+    /// stays silent for twice its interval after the change is taken to be gone.
+    public func pending(at now: Double) -> [String] {
+        guard let changedAt else { return [] }
+        return readers.compactMap { peer, r -> String? in
+            guard let interval = r.interval, interval > 0, interval <= Self.slowestPoll else { return nil }
+            let regular = r.sinceChange != nil || r.last >= changedAt - 3 * interval - Self.settle
+            guard regular else { return nil }
+            if let seen = r.sinceChange { return now < seen + Self.settle ? peer : nil }
+            return now < changedAt + 2 * interval + Self.settle ? peer : nil
+        }.sorted()
+    }
+}
