@@ -71,4 +71,42 @@ extension RouteSocket {
         guard rc >= 0, let msg else { throw NetlinkError(operation: what, errno: 0, libnlCode: -rc) }
         try transact(msg, operation: what)
     }
+
+    /// Sets the route to `destination` to exactly these weighted gateways (weight 1–256, the
+    /// share of flows each gets), or, with none, to an `unreachable` route (senders get ICMP
+    /// host unreachable at once). Replaces what was there. Equivalent to:
+    /// `ip route replace DST/PREFIX nexthop via GW1 weight W1 nexthop via GW2 weight W2` or
+    /// `ip route replace unreachable DST/PREFIX`.
+    public func replaceRoute(to destination: IPAddress, prefix: Int, weighted gateways: [(IPAddress, Int)]) throws {
+        let dst = "\(destination)/\(prefix)"
+        let what =
+            gateways.isEmpty
+            ? "ip route replace unreachable \(dst)"
+            : "ip route replace \(dst) " + gateways.map { "nexthop via \($0.0) weight \($0.1)" }.joined(separator: " ")
+        guard let route = rtnl_route_alloc(), let d = makeNLAddr(destination, prefix: prefix) else {
+            throw NetlinkError(operation: what, errno: ENOMEM)
+        }
+        defer { rtnl_route_put(route); nl_addr_put(d) }
+        rtnl_route_set_family(route, UInt8(destination.family))
+        _ = rtnl_route_set_dst(route, d)
+        rtnl_route_set_table(route, UInt32(RT_TABLE_MAIN.rawValue))
+        rtnl_route_set_protocol(route, UInt8(RTPROT_STATIC))
+        rtnl_route_set_scope(route, UInt8(RT_SCOPE_UNIVERSE.rawValue))
+        _ = rtnl_route_set_type(route, UInt8(gateways.isEmpty ? RTN_UNREACHABLE : RTN_UNICAST))
+        for (gw, weight) in gateways {
+            guard let nh = rtnl_route_nh_alloc(), let g = makeNLAddr(gw, prefix: gw.hostPrefixLength) else {
+                throw NetlinkError(operation: what, errno: ENOMEM)
+            }
+            rtnl_route_nh_set_gateway(nh, g)
+            nl_addr_put(g)
+            // The kernel's field counts the weight from 0 (rtnh_hops = weight - 1), and libnl
+            // passes its value through as it is.
+            rtnl_route_nh_set_weight(nh, UInt8(max(1, min(weight, 256)) - 1))
+            rtnl_route_add_nexthop(route, nh)
+        }
+        var msg: OpaquePointer?
+        let rc = rtnl_route_build_add_request(route, NLM_F_CREATE | NLM_F_REPLACE, &msg)
+        guard rc >= 0, let msg else { throw NetlinkError(operation: what, errno: 0, libnlCode: -rc) }
+        try transact(msg, operation: what)
+    }
 }

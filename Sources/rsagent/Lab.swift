@@ -29,15 +29,30 @@ struct Lab: ParsableCommand {
     var clean = false
     @Option(name: .short, help: ArgumentHelp("Connections for the probe.", valueName: "COUNT"))
     var n: Int = 20
+    /// The lab's director following the agents' weights (`LabFollower`): started by the lab
+    /// itself in the director's namespace, `ipvs` or `ecmp`.
+    @Option(help: .hidden)
+    var followDirector: String?
 
     func validate() throws {
         guard (1...10000).contains(n) else { throw ValidationError("-n \(n) must be 1–10000") }
+        if let followDirector, !["ipvs", "ecmp"].contains(followDirector) {
+            throw ValidationError("--follow-director is ipvs or ecmp")
+        }
     }
 
     func run() throws {
         guard getuid() == 0 else {
             emitError("rsagent: lab: building network namespaces needs root; run it with sudo")
             throw ExitCode(1)
+        }
+        if let followDirector {
+            signal(SIGTERM) { _ in interrupted = 1 }
+            signal(SIGINT) { _ in interrupted = 1 }
+            LabFollower(ipvsadm: followDirector == "ipvs" ? systemTool("ipvsadm") : nil, say: emit).run {
+                interrupted != 0
+            }
+            return
         }
         let net = LabNetwork()
         let lab = LabRun(net: net, say: emit)

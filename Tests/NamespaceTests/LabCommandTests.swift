@@ -43,6 +43,44 @@ struct LabCommandTests {
         #expect(!(try execute(Env.ipPath!, ["netns", "list"]).stdout.contains("rslab-")))
     }
 
+    /// The lab's director follows the agents: after `drain --wait` on rs1 (which returns once
+    /// the director has read the drain), new connections go to rs2 alone; after `ready`, to both.
+    @Test func theDirectorFollowsADrain() throws {
+        let kept = try execute(Env.binary, ["lab", "--keep", "-n", "8"])
+        defer { _ = try? execute(Env.binary, ["lab", "--clean"]) }
+        #expect(kept.status == 0, "\(kept.stdout)\n\(kept.stderr)")
+        guard let logs = kept.stdout.split(separator: "\n").first(where: { $0.hasPrefix("Agent logs: ") }),
+            let work = logs.dropFirst("Agent logs: ".count).split(separator: ",").first?.replacingOccurrences(
+                of: "/rs1.log", with: "")
+        else {
+            Issue.record("no work directory in \(kept.stdout)")
+            return
+        }
+        let drained = try execute(Env.binary, ["drain", "--wait", "--timeout", "20", "-c", "\(work)/rs1.yaml"])
+        #expect(drained.status == 0, "\(drained.stdout)\n\(drained.stderr)")
+        let director = (try? String(contentsOfFile: "\(work)/director.log", encoding: .utf8)) ?? ""
+        #expect(director.contains("rs1 10.77.0.11 weight 0 (drain)"), "\(director)")
+        func answers() throws -> [String: Int] {
+            let p = try execute(
+                Env.binary, ["probe", "--netns", "rslab-client", "192.0.2.100:31337", "-n", "40", "--json"])
+            let json = try JSONSerialization.jsonObject(with: Data(p.stdout.utf8)) as? [String: Any]
+            let rs = json?["realservers"] as? [[String: Any]] ?? []
+            return Dictionary(uniqueKeysWithValues: rs.map { ($0["rip"] as? String ?? "", $0["answers"] as? Int ?? 0) })
+        }
+        let afterDrain = try answers()
+        #expect((afterDrain["10.77.0.12"] ?? 0) >= 38, "after drain on rs1: \(afterDrain)")
+        #expect(try execute(Env.binary, ["ready", "-c", "\(work)/rs1.yaml"]).status == 0)
+        // The director's newest line gives rs1 a weight again.
+        #expect(
+            eventually(timeout: 10) {
+                let log = (try? String(contentsOfFile: "\(work)/director.log", encoding: .utf8)) ?? ""
+                return log.split(separator: "\n").last?.contains("rs1 10.77.0.11 weight 0") == false
+            })
+        let afterReady = try answers()
+        #expect(
+            (afterReady["10.77.0.11"] ?? 0) > 0 && (afterReady["10.77.0.12"] ?? 0) > 0, "after ready: \(afterReady)")
+    }
+
     @Test func interruptedLabRemovesEverything() throws {
         let log = NSTemporaryDirectory() + "rsagent-lab-int-\(getpid()).log"
         defer { unlink(log) }

@@ -1,4 +1,5 @@
 import Foundation
+import Netlink
 import Testing
 
 @testable import RSAgent
@@ -61,5 +62,25 @@ import Testing
         #expect(!arpVerdict(responders: [], names: names, director: .ipvs).pass)
         #expect(
             !arpVerdict(responders: ["d0:00:00:00:00:02", "d0:00:00:00:00:11"], names: names, director: .ipvs).pass)
+    }
+
+    /// The lab's director: an agent's weight while it is ready, 0 otherwise; the ECMP route
+    /// leaves out a realserver at 0 and changes only for a real change (every change re-hashes
+    /// flows), IPVS follows every change.
+    @Test func theLabDirectorsWeights() {
+        let a = IPAddress("10.77.0.11")!, b = IPAddress("10.77.0.12")!
+        let ready = LabWeights([("rs1", a, .ready(85)), ("rs2", b, .ready(80))])
+        #expect(ready.nexthops.map(\.1) == [85, 80])
+        let drained = LabWeights([("rs1", a, .drain), ("rs2", b, .ready(80))])
+        #expect(drained.nexthops.map(\.0) == [b])
+        #expect(drained.summary == "rs1 10.77.0.11 weight 0 (drain), rs2 10.77.0.12 weight 80")
+        let gone = LabWeights([("rs1", a, nil), ("rs2", b, .down("no VIP"))])
+        #expect(gone.nexthops.isEmpty && gone.summary.contains("(unreachable)") && gone.summary.contains("(down)"))
+        #expect(ready.differs(from: nil, ecmp: true))
+        #expect(drained.differs(from: ready, ecmp: true) && drained.differs(from: ready, ecmp: false))
+        let wiggle = LabWeights([("rs1", a, .ready(90)), ("rs2", b, .ready(80))])
+        #expect(!wiggle.differs(from: ready, ecmp: true), "5 points: the ECMP route stays")
+        #expect(wiggle.differs(from: ready, ecmp: false), "IPVS follows")
+        #expect(LabWeights([("rs1", a, .ready(95)), ("rs2", b, .ready(80))]).differs(from: ready, ecmp: true))
     }
 }

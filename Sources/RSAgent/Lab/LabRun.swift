@@ -14,6 +14,8 @@ public final class LabRun {
     let binary: String
     let say: (String) -> Void
     var agents: [LabProcess] = []
+    /// The director following the agents' weights (`LabFollower`).
+    var follower: LabProcess?
     var director = LabDirector.ecmp(reason: "")
 
     public init(net: LabNetwork = LabNetwork(), say: @escaping (String) -> Void) {
@@ -51,6 +53,7 @@ public final class LabRun {
         case .ipvs: try startIPVS()
         case .ecmp: try net.routeThroughECMPDirector()
         }
+        try startFollower(interrupted: interrupted)
         try checkpoint()
         let probePassed = try showProbe(probes)
         try checkpoint()
@@ -96,6 +99,31 @@ public final class LabRun {
                     reason: "it did not report ready within 60 s; its log: \(agent.text)")
             }
         }
+    }
+
+    /// `rsagent lab --follow-director` in the director's namespace; ready once it has set the
+    /// weights the agents report for the first time.
+    func startFollower(interrupted: () -> Bool) throws {
+        let kind: String
+        switch director {
+        case .ipvs: kind = "ipvs"
+        case .ecmp: kind = "ecmp"
+        }
+        let log = "\(work)/director.log"
+        let p = try LabProcess(
+            binary, ["lab", "--follow-director", kind], netns: net.host("director").namespace, output: log)
+        follower = p
+        let deadline = monotonicSeconds() + 15
+        while !p.text.contains(" director: ") {
+            if interrupted() { throw Interrupted() }
+            guard monotonicSeconds() < deadline, p.wait(timeout: 0.1) == nil else {
+                throw SystemError(
+                    operation: "starting the lab's director",
+                    reason: "it set no weights within 15 s; its log: \(p.text)")
+            }
+        }
+        say(
+            "  the director follows the agents' weights once a second (drained: no new connections); log: \(log)")
     }
 
     /// `rsagent probe` from the client; true when both realservers answered through the VIP.
@@ -197,8 +225,11 @@ public final class LabRun {
         s += "  the bridge: ip netns exec \(LabNetwork.lan) bash\n"
         s +=
             "Agent logs: \(work)/rs1.log, \(work)/rs2.log; agent pids: \(agents.map { String($0.pid) }.joined(separator: ", "))\n"
+        s += "The director's weights, as it follows the agents: \(work)/director.log\n"
         s +=
             "Try: ip netns exec \(net.host("client").namespace) rsagent probe \(LabNetwork.vip):\(LabProfile.testHTTPPort) -n 20\n"
+        s +=
+            "Then: rsagent drain -c \(work)/rs1.yaml, probe again (rs2 answers alone), rsagent ready -c \(work)/rs1.yaml\n"
         return s
     }
 
@@ -207,13 +238,16 @@ public final class LabRun {
 
     /// Records what a kept lab runs, so `rsagent lab --clean` can end it later.
     public func recordKept() {
-        let text = ([work] + agents.map { String($0.pid) }).joined(separator: "\n") + "\n"
+        let pids = (agents + (follower.map { [$0] } ?? [])).map { String($0.pid) }
+        let text = ([work] + pids).joined(separator: "\n") + "\n"
         try? writeTextFile(text, to: Self.keptPath)
     }
 
     public func teardown() {
         for a in agents { a.stop() }
         agents = []
+        follower?.stop()
+        follower = nil
         // A kept lab's agents: ended by pid, and only while that pid is still this program.
         if let kept = readTextFile(Self.keptPath) {
             let lines = kept.split(separator: "\n").map(String.init)
@@ -225,8 +259,8 @@ public final class LabRun {
             }
             unlink(Self.keptPath)
         }
-        // Agents of a lab that ended without cleaning up (killed, crashed): this program running
-        // `run --netns rslab-…`.
+        // Agents and directors of a lab that ended without cleaning up (killed, crashed): this
+        // program running `run --netns rslab-…` or `lab --follow-director`.
         for pid in strayAgents() { kill(pid, SIGTERM) }
         net.teardown()
         removeTree(work)
@@ -239,9 +273,10 @@ public final class LabRun {
                 let raw = readFile("/proc/\(pid)/cmdline")
             else { return nil }
             let args = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            guard args.count >= 4, args[1] == "run", args[2] == "--netns", args[3].hasPrefix(LabNetwork.prefix),
-                symlinkTarget("/proc/\(pid)/exe") == binary
-            else { return nil }
+            let agent =
+                args.count >= 4 && args[1] == "run" && args[2] == "--netns" && args[3].hasPrefix(LabNetwork.prefix)
+            let director = args.count >= 3 && args[1] == "lab" && args[2] == "--follow-director"
+            guard agent || director, symlinkTarget("/proc/\(pid)/exe") == binary else { return nil }
             return pid
         }
     }
