@@ -28,3 +28,20 @@ bench_row() {
   [ -n "${BENCH_ROWS:-}" ] || return 0
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${BENCH_NAME:-?}" "$1" "$2" "$3" "$4" "$5" "$6" >>"$BENCH_ROWS"
 }
+
+# hold_connections NS N: N connections to 192.0.2.100:8080 held open inside NS (bench/hold.py);
+# the client's pid (ending it closes them all) in $hold_client.
+hold_connections() {
+  local ns=$1 n=$2 t
+  setsid ip netns exec "$ns" python3 bench/hold.py server "$n" >"$work/server.log" 2>&1 &
+  pids+=($!)
+  for ((t = 0; t < 100; t++)); do grep -q listening "$work/server.log" && break; sleep 0.1; done
+  setsid ip netns exec "$ns" python3 bench/hold.py client "$n" >"$work/client.log" 2>&1 &
+  hold_client=$!
+  pids+=($!)
+  for ((t = 0; t < 600; t++)); do grep -q ready "$work/server.log" && break; sleep 0.1; done
+  grep -q ready "$work/server.log" || {
+    echo "bench/$BENCH_NAME: could not open $n connections: $(cat "$work/server.log" "$work/client.log")" >&2
+    exit 1
+  }
+}

@@ -30,36 +30,7 @@ setsid "$BIN" run --netns "$ns" -c "$work/profile.yaml" 2>"$work/daemon.log" &
 pids+=($!)
 for ((t = 0; t < 100; t++)); do grep -q "running: watching" "$work/daemon.log" && break; sleep 0.05; done
 
-# N connections held open: server side sockets have sport 8080 on the VIP. Accepting side and
-# connecting side are two processes, each under the usual 20,000-descriptor hard limit.
-cat >"$work/hold.py" <<'EOF'
-import resource, socket, sys, time
-role, n = sys.argv[1], int(sys.argv[2])
-hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-held = []
-if role == "server":
-    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("192.0.2.100", 8080)); srv.listen(4096)
-    print("listening", flush=True)
-    while len(held) < n:
-        held.append(srv.accept()[0])
-else:
-    for i in range(n):
-        held.append(socket.create_connection(("192.0.2.100", 8080)))
-print("ready", flush=True)
-time.sleep(float(__import__("os").environ.get("HOLD", "600")))
-EOF
-setsid ip netns exec "$ns" python3 "$work/hold.py" server "$N" >"$work/server.log" 2>&1 &
-pids+=($!)
-for ((t = 0; t < 100; t++)); do grep -q listening "$work/server.log" && break; sleep 0.1; done
-setsid ip netns exec "$ns" python3 "$work/hold.py" client "$N" >"$work/client.log" 2>&1 &
-pids+=($!)
-for ((t = 0; t < 600; t++)); do grep -q ready "$work/server.log" && break; sleep 0.1; done
-grep -q ready "$work/server.log" || {
-  echo "bench/load.sh: could not open $N connections: $(cat "$work/server.log" "$work/client.log")" >&2
-  exit 1
-}
+hold_connections "$ns" "$N"
 load() { ip netns exec "$ns" curl -s http://127.0.0.1:3334/load; }
 for ((t = 0; t < 100; t++)); do
   [ "$(load | python3 -c 'import json,sys; print(json.load(sys.stdin)["metrics"]["services"][0]["established"])')" = "$N" ] && break
