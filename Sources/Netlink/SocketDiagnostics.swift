@@ -40,29 +40,56 @@ public final class SocketDiagnostics {
 
     /// Established TCP connections whose local port is `port`, counted per local address, with
     /// the state and the port filtered in the kernel (an `inet_diag` bytecode program, as `ss`
-    /// compiles `sport = :PORT`), so only matching sockets cross into user space.
+    /// compiles `sport = :PORT`), so only matching sockets cross into user space. For IPv4
+    /// (`ipv6` false) the IPv6 sockets are dumped too: a dual-stack listener (`[::]:80`, nginx's
+    /// `ipv6only=off`, Java, Go) holds its IPv4 clients on IPv6 sockets with v4-mapped
+    /// addresses (`::ffff:192.0.2.100`), counted here under the IPv4 address.
     /// Equivalent to: `ss -Htn state established '( sport = :PORT )'`, counted by local address.
     public func establishedCounts(ipv6: Bool, port: Int) throws -> [IPAddress: Int] {
-        try established(ipv6: ipv6, port: port) { $0.idiag_src }
+        try established(ipv6: ipv6, port: port) { id, _ in id.idiag_src }
     }
 
     /// The same connections counted per client (peer) address, only those whose local address
     /// is in `local`: who is still connected to a service.
     public func establishedClients(ipv6: Bool, port: Int, local: Set<IPAddress>) throws -> [IPAddress: Int] {
-        let sources = Set(local.map(\.bytes))
-        return try established(ipv6: ipv6, port: port) { id in
-            let src = withUnsafeBytes(of: id.idiag_src) { Array($0.prefix(ipv6 ? 16 : 4)) }
+        let sources = Set(local.map(\.bytes) + local.filter(\.isIPv4).map { Self.v4MappedPrefix + $0.bytes })
+        return try established(ipv6: ipv6, port: port) { id, family in
+            let src = withUnsafeBytes(of: id.idiag_src) { Array($0.prefix(family == AF_INET ? 4 : 16)) }
             return sources.contains(src) ? id.idiag_dst : nil
         }
     }
 
-    /// One dump of the established connections on `port`, counted by the address `key` picks
-    /// from each socket's id (nil: not counted).
+    /// `::ffff:0:0/96`: an IPv4 address as an IPv6 socket sees it.
+    static let v4MappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xff, 0xff]
+
+    /// Dumps of the established connections on `port` (IPv6 only, or IPv4 and IPv6), counted by
+    /// the address `key` picks from each socket's id and family (nil: not counted).
     private func established(
-        ipv6: Bool, port: Int, key pick: (inet_diag_sockid) -> (UInt32, UInt32, UInt32, UInt32)?
+        ipv6: Bool, port: Int, key pick: (inet_diag_sockid, Int32) -> (UInt32, UInt32, UInt32, UInt32)?
     ) throws -> [IPAddress: Int] {
-        let family = ipv6 ? AF_INET6 : AF_INET
-        let what = "ss -Htn\(ipv6 ? 6 : 4) state established '( sport = :\(port) )'"
+        var counts: [IPAddress: Int] = [:]
+        for family in ipv6 ? [AF_INET6] : [AF_INET, AF_INET6] {
+            // Counted by the raw 16 address bytes (two words), turned into addresses once at the end.
+            var byWords: [SIMD2<UInt64>: Int] = [:]
+            try dumpEstablished(family: family, port: port) { id in
+                guard let address = pick(id, family) else { return }
+                let key = withUnsafeBytes(of: address) {
+                    SIMD2($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self))
+                }
+                byWords[key, default: 0] += 1
+            }
+            for (key, n) in byWords {
+                var bytes = withUnsafeBytes(of: key) { Array($0.prefix(family == AF_INET ? 4 : 16)) }
+                if family == AF_INET6 && bytes.starts(with: Self.v4MappedPrefix) { bytes = Array(bytes.suffix(4)) }
+                if let a = IPAddress(bytes: bytes) { counts[a, default: 0] += n }
+            }
+        }
+        return counts
+    }
+
+    /// One dump of the established TCP sockets of `family` whose local port is `port`.
+    private func dumpEstablished(family: Int32, port: Int, _ each: (inet_diag_sockid) -> Void) throws {
+        let what = "ss -Htn\(family == AF_INET6 ? 6 : 4) state established '( sport = :\(port) )'"
         guard let msg = nlmsg_alloc_simple(Int32(SOCK_DIAG_BY_FAMILY), NLM_F_DUMP) else {
             throw NetlinkError(operation: what, errno: ENOMEM)
         }
@@ -87,23 +114,10 @@ public final class SocketDiagnostics {
             nlmsg_free(msg)
             throw NetlinkError(operation: what, errno: 0, libnlCode: -rc)
         }
-        // Counted by the raw 16 address bytes (two words), turned into addresses once at the end.
-        var byWords: [SIMD2<UInt64>: Int] = [:]
         try socket.dump(msg, operation: what) { hdr in
-            guard hdr.pointee.nlmsg_type == UInt16(SOCK_DIAG_BY_FAMILY),
-                let address = pick(nlmsg_data(hdr).assumingMemoryBound(to: inet_diag_msg.self).pointee.id)
-            else { return }
-            let key = withUnsafeBytes(of: address) {
-                SIMD2($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self))
-            }
-            byWords[key, default: 0] += 1
+            guard hdr.pointee.nlmsg_type == UInt16(SOCK_DIAG_BY_FAMILY) else { return }
+            each(nlmsg_data(hdr).assumingMemoryBound(to: inet_diag_msg.self).pointee.id)
         }
-        var counts: [IPAddress: Int] = [:]
-        for (key, n) in byWords {
-            let bytes = withUnsafeBytes(of: key) { Array($0.prefix(ipv6 ? 16 : 4)) }
-            if let a = IPAddress(bytes: bytes) { counts[a, default: 0] += n }
-        }
-        return counts
     }
 
     private func dump(family: Int32, proto: UInt8, states: UInt32, as kind: ListeningSocket.Proto) throws

@@ -11,11 +11,23 @@ import Testing
 struct MaintenanceTests {
     /// A listener on VIP:8080 and `n` clients connected to it; they all close `closeAfter`
     /// seconds after connecting (never, when nil), and the script logs `closed MONOTONIC`.
-    func holdConnections(_ ns: Namespace, _ n: Int, closeAfter: Double?) throws -> (pid: pid_t, log: String) {
-        let script = """
-            import socket, time
+    /// `dualStack`: the listener is `[::]:8080` taking IPv4 too, as nginx's `ipv6only=off`.
+    func holdConnections(
+        _ ns: Namespace, _ n: Int, closeAfter: Double?, dualStack: Bool = false
+    ) throws -> (pid: pid_t, log: String) {
+        let listen =
+            dualStack
+            ? """
+            srv = socket.socket(socket.AF_INET6); srv.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); srv.bind(("::", 8080)); srv.listen(64)
+            """
+            : """
             srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             srv.bind(("0.0.0.0", 8080)); srv.listen(64)
+            """
+        let script = """
+            import socket, time
+            \(listen)
             held = [socket.create_connection(("192.0.2.100", 8080)) for _ in range(\(n))]
             held += [srv.accept()[0] for _ in range(\(n))]
             print("ready", flush=True)
@@ -109,6 +121,26 @@ struct MaintenanceTests {
             #expect(returned >= sawZero + 1, "returned before the director had read drain a second ago")
             #expect(returned - sawZero < 3, "returned \(returned - sawZero) s after the director read drain")
         }
+        #expect(daemon.isRunning)
+    }
+
+    /// A dual-stack listener holds its IPv4 clients on IPv6 sockets (`::ffff:192.0.2.100`):
+    /// they are the VIP's connections all the same, for the load report and for the drain.
+    @Test func clientsOfADualStackListenerAreCounted() throws {
+        let ns = try Namespace()
+        let daemon = try Daemon(ns, profile: try daemonProfile(ns))
+        let clients = try holdConnections(ns, 2, closeAfter: 3, dualStack: true)
+        defer {
+            finish(clients.pid)
+            unlink(clients.log)
+        }
+        #expect(
+            eventually(timeout: 10) {
+                (try? ns.curl("http://127.0.0.1:3334/load").stdout)?.contains(#""established":2"#) == true
+            }, "the load report does not count them: \((try? ns.curl("http://127.0.0.1:3334/load").stdout) ?? "")")
+        let r = try ns.rsagent("drain", "--wait", "--timeout", "30", "--socket", ns.stateDir + "/admin.sock")
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("drain: 2 connections left (192.0.2.100:8080 2)"), "\(r.stdout)")
         #expect(daemon.isRunning)
     }
 
