@@ -17,7 +17,8 @@ struct Lab: ParsableCommand {
             network namespace named rslab-*. The realservers are set up by `rsagent run` itself \
             with the built-in lab profile (profiles/lab.yaml). The director is IPVS (ipvsadm) \
             when this kernel has ip_vs, otherwise an ECMP route that delivers the VIP to the \
-            realservers the same way. Shows the probe table from the client, the ARP verdict \
+            realservers the same way. The director follows the agents' weights once a second (a drained \
+            realserver gets no new connections). Shows the probe table from the client, the ARP verdict \
             (arping from the router: no realserver may answer for the VIP) and each agent's \
             weight and state, then removes everything (also on Ctrl-C or an error). Exit 0 when \
             both realservers answered through the director and the ARP verdict passed.
