@@ -41,10 +41,8 @@ stats() { sort -n | awk '{a[NR]=$1} END {printf "%.2f %.2f %d\n", a[int((NR+1)/2
 # rsagent run
 make_realserver_netns "${tag}r"
 printf 'mode: dr\nvips: [%s]\nstate_dir: %s/state\n' $VIP "$work" >"$work/profile.yaml"
-setsid "$BIN" run --netns "${tag}r" -c "$work/profile.yaml" 2>"$work/daemon.log" &
-pids+=($!)
-dpid=$!
-for ((t = 0; t < 100; t++)); do grep -q "running: watching" "$work/daemon.log" && break; sleep 0.05; done
+start_daemon "${tag}r"
+dpid=$daemon_pid
 read -r rs_med rs_p99 rs_n < <(measure "${tag}r" | stats)
 
 # the hand-rolled peer

@@ -25,9 +25,7 @@ vips:
     services: [tcp/8080]
 state_dir: $work/state
 EOF2
-setsid "$BIN" run --netns "$ns" -c "$work/profile.yaml" 2>"$work/daemon.log" &
-pids+=($!)
-for ((t = 0; t < 100; t++)); do grep -q "running: watching" "$work/daemon.log" && break; sleep 0.05; done
+start_daemon "$ns"
 hold_connections "$ns" "$N"
 
 filter='( sport = :8080 )'

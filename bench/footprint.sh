@@ -73,10 +73,8 @@ load: { http: 127.0.0.1:3334, agent_check: 127.0.0.1:3333 }
 test_service: { port: 31337, http_port: 31380 }
 state_dir: $work/state
 EOF
-setsid "$work/rsagent" run --netns "${tag}r" -c "$work/profile.yaml" 2>"$work/daemon.log" &
-pids+=($!)
-rpid=$!
-for ((t = 0; t < 100; t++)); do grep -q "running: watching" "$work/daemon.log" && break; sleep 0.05; done
+start_daemon "${tag}r" "$work/rsagent"
+rpid=$daemon_pid
 scrape "${tag}r" 3334 2
 
 # node_exporter, in a namespace of its own, after two scrapes.

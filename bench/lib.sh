@@ -45,3 +45,13 @@ hold_connections() {
     exit 1
   }
 }
+
+# start_daemon NS [BINARY]: `rsagent run` inside NS with $work/profile.yaml, its log in
+# $work/daemon.log; returns once it watches (at most 5 s). Its pid in $daemon_pid.
+start_daemon() {
+  local t
+  setsid "${2:-$BIN}" run --netns "$1" -c "$work/profile.yaml" 2>"$work/daemon.log" &
+  daemon_pid=$!
+  pids+=($!)
+  for ((t = 0; t < 100; t++)); do grep -q "running: watching" "$work/daemon.log" && break; sleep 0.05; done
+}

@@ -26,9 +26,7 @@ vips:
 load: { http: 127.0.0.1:3334, interval: 0.5 }
 state_dir: $work/state
 EOF
-setsid "$BIN" run --netns "$ns" -c "$work/profile.yaml" 2>"$work/daemon.log" &
-pids+=($!)
-for ((t = 0; t < 100; t++)); do grep -q "running: watching" "$work/daemon.log" && break; sleep 0.05; done
+start_daemon "$ns"
 
 hold_connections "$ns" "$N"
 load() { ip netns exec "$ns" curl -s http://127.0.0.1:3334/load; }

@@ -62,9 +62,7 @@ gcc -O2 -pthread -o "$work/tcpconn" "$work/tcpconn.c"
 # rsagent run with the test service.
 printf 'mode: dr\nvips: [192.0.2.100]\ntest_service: { port: 31337, http_port: 31380 }\nstate_dir: %s/state\n' \
   "$work" >"$work/profile.yaml"
-setsid "$BIN" run --netns "$ns" -c "$work/profile.yaml" 2>"$work/daemon.log" &
-pids+=($!)
-for ((t = 0; t < 100; t++)); do grep -q "running: watching" "$work/daemon.log" && break; sleep 0.05; done
+start_daemon "$ns"
 
 # inetd with the classic script (a fork and a shell per connection), on 31338.
 cat >"$work/lvs-info.sh" <<'EOF'

@@ -44,32 +44,12 @@ extension RouteSocket {
     /// (ECMP). Equivalent to: `ip route add DST/PREFIX via GW` or
     /// `ip route add DST/PREFIX nexthop via GW1 nexthop via GW2`.
     public func addRoute(to destination: IPAddress, prefix: Int, via gateways: [IPAddress]) throws {
-        let dst = "\(destination)/\(prefix)"
         let what =
-            "ip route add \(dst) "
+            "ip route add \(destination)/\(prefix) "
             + gateways.map { (gateways.count > 1 ? "nexthop via " : "via ") + "\($0)" }.joined(separator: " ")
-        guard let route = rtnl_route_alloc(), let d = makeNLAddr(destination, prefix: prefix) else {
-            throw NetlinkError(operation: what, errno: ENOMEM)
-        }
-        defer { rtnl_route_put(route); nl_addr_put(d) }
-        rtnl_route_set_family(route, UInt8(destination.family))
-        _ = rtnl_route_set_dst(route, d)
-        rtnl_route_set_table(route, UInt32(RT_TABLE_MAIN.rawValue))
-        rtnl_route_set_protocol(route, UInt8(RTPROT_STATIC))
-        rtnl_route_set_scope(route, UInt8(RT_SCOPE_UNIVERSE.rawValue))
-        _ = rtnl_route_set_type(route, UInt8(RTN_UNICAST))
-        for gw in gateways {
-            guard let nh = rtnl_route_nh_alloc(), let g = makeNLAddr(gw, prefix: gw.hostPrefixLength) else {
-                throw NetlinkError(operation: what, errno: ENOMEM)
-            }
-            rtnl_route_nh_set_gateway(nh, g)
-            nl_addr_put(g)
-            rtnl_route_add_nexthop(route, nh)  // the route owns it from here
-        }
-        var msg: OpaquePointer?
-        let rc = rtnl_route_build_add_request(route, NLM_F_CREATE | NLM_F_EXCL, &msg)
-        guard rc >= 0, let msg else { throw NetlinkError(operation: what, errno: 0, libnlCode: -rc) }
-        try transact(msg, operation: what)
+        try sendRoute(
+            to: destination, prefix: prefix, nexthops: gateways.map { ($0, nil) }, flags: NLM_F_CREATE | NLM_F_EXCL,
+            operation: what)
     }
 
     /// Sets the route to `destination` to exactly these weighted gateways (weight 1–256, the
@@ -83,6 +63,16 @@ extension RouteSocket {
             gateways.isEmpty
             ? "ip route replace unreachable \(dst)"
             : "ip route replace \(dst) " + gateways.map { "nexthop via \($0.0) weight \($0.1)" }.joined(separator: " ")
+        try sendRoute(
+            to: destination, prefix: prefix, nexthops: gateways.map { ($0.0, $0.1) },
+            flags: NLM_F_CREATE | NLM_F_REPLACE, operation: what)
+    }
+
+    /// A static route in the main table through `nexthops` (a weight of nil: the default), or
+    /// `unreachable` without any.
+    private func sendRoute(
+        to destination: IPAddress, prefix: Int, nexthops: [(IPAddress, Int?)], flags: Int32, operation what: String
+    ) throws {
         guard let route = rtnl_route_alloc(), let d = makeNLAddr(destination, prefix: prefix) else {
             throw NetlinkError(operation: what, errno: ENOMEM)
         }
@@ -92,8 +82,8 @@ extension RouteSocket {
         rtnl_route_set_table(route, UInt32(RT_TABLE_MAIN.rawValue))
         rtnl_route_set_protocol(route, UInt8(RTPROT_STATIC))
         rtnl_route_set_scope(route, UInt8(RT_SCOPE_UNIVERSE.rawValue))
-        _ = rtnl_route_set_type(route, UInt8(gateways.isEmpty ? RTN_UNREACHABLE : RTN_UNICAST))
-        for (gw, weight) in gateways {
+        _ = rtnl_route_set_type(route, UInt8(nexthops.isEmpty ? RTN_UNREACHABLE : RTN_UNICAST))
+        for (gw, weight) in nexthops {
             guard let nh = rtnl_route_nh_alloc(), let g = makeNLAddr(gw, prefix: gw.hostPrefixLength) else {
                 throw NetlinkError(operation: what, errno: ENOMEM)
             }
@@ -101,11 +91,11 @@ extension RouteSocket {
             nl_addr_put(g)
             // The kernel's field counts the weight from 0 (rtnh_hops = weight - 1), and libnl
             // passes its value through as it is.
-            rtnl_route_nh_set_weight(nh, UInt8(max(1, min(weight, 256)) - 1))
-            rtnl_route_add_nexthop(route, nh)
+            if let weight { rtnl_route_nh_set_weight(nh, UInt8(max(1, min(weight, 256)) - 1)) }
+            rtnl_route_add_nexthop(route, nh)  // the route owns it from here
         }
         var msg: OpaquePointer?
-        let rc = rtnl_route_build_add_request(route, NLM_F_CREATE | NLM_F_REPLACE, &msg)
+        let rc = rtnl_route_build_add_request(route, flags, &msg)
         guard rc >= 0, let msg else { throw NetlinkError(operation: what, errno: 0, libnlCode: -rc) }
         try transact(msg, operation: what)
     }
