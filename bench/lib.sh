@@ -35,11 +35,11 @@ hold_connections() {
   local ns=$1 n=$2 t
   setsid ip netns exec "$ns" python3 bench/hold.py server "$n" >"$work/server.log" 2>&1 &
   pids+=($!)
-  for ((t = 0; t < 100; t++)); do grep -q listening "$work/server.log" && break; sleep 0.1; done
+  for ((t = 0; t < 100; t++)); do grep -qs listening "$work/server.log" && break; sleep 0.1; done
   setsid ip netns exec "$ns" python3 bench/hold.py client "$n" >"$work/client.log" 2>&1 &
   hold_client=$!
   pids+=($!)
-  for ((t = 0; t < 600; t++)); do grep -q ready "$work/server.log" && break; sleep 0.1; done
+  for ((t = 0; t < 600; t++)); do grep -qs ready "$work/server.log" && break; sleep 0.1; done
   grep -q ready "$work/server.log" || {
     echo "bench/$BENCH_NAME: could not open $n connections: $(cat "$work/server.log" "$work/client.log")" >&2
     exit 1

@@ -22,6 +22,8 @@
 #include <linux/netconf.h>
 #include <linux/sock_diag.h>
 #include <linux/inet_diag.h>
+#include <linux/genetlink.h>
+#include <linux/fou.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <net/if.h>
