@@ -238,7 +238,12 @@ exit(r['failed'] != 0 or r['answered'] != 1500 or os.environ['f_probe_running'] 
 kill "$kpid" 2>/dev/null
 
 # --- the lab, with a real IPVS director this time ---
-check "lab: rsagent lab with an IPVS director shows both realservers and the director alone answering ARP" bash -c "'$BIN' lab -n 10 > /tmp/lab.txt 2>&1; rc=\$?; cat /tmp/lab.txt; [ \$rc -eq 0 ] && grep -q 'the director is IPVS' /tmp/lab.txt && grep -q 'only the director answered' /tmp/lab.txt"
+check "lab: rsagent lab with an IPVS director shows both realservers and the director alone answering ARP" bash -c "'$BIN' lab --keep -n 10 > /tmp/lab.txt 2>&1; rc=\$?; cat /tmp/lab.txt; [ \$rc -eq 0 ] && grep -q 'the director is IPVS' /tmp/lab.txt && grep -q 'only the director answered' /tmp/lab.txt"
+# The kept lab's IPVS director follows the agents: drain rs1, and new connections go to rs2.
+labwork=$(grep -o '/tmp/rsagent-lab-[0-9]*' /tmp/lab.txt | head -n1)
+export labwork
+check "lab: after drain --wait on rs1 the IPVS director sends all 20 probes to rs2" bash -c "'$BIN' drain --wait --timeout 30 -c \$labwork/rs1.yaml && cat \$labwork/director.log && ip netns exec rslab-director ipvsadm -Ln && '$BIN' probe --netns rslab-client 192.0.2.100:31337 -n 20 --json | answers | grep -qx '10.77.0.12:20'"
+"$BIN" lab --clean >/dev/null 2>&1
 
 sed 's/^/    /' /tmp/lab.txt
 for p in $(jobs -p); do kill "$p" 2>/dev/null; done

@@ -94,7 +94,8 @@ public final class LabFollower {
             applied = weights
             say("\(isoTime(wallSeconds())) director: \(weights.summary)")
         } catch {
-            say("\(isoTime(wallSeconds())) director: setting \(weights.summary): \(error)")
+            // Not "director:": the lab waits for that word as the sign the weights were set.
+            say("\(isoTime(wallSeconds())) director failed: setting \(weights.summary): \(error)")
         }
     }
 

@@ -102,7 +102,8 @@ public final class LabRun {
     }
 
     /// `rsagent lab --follow-director` in the director's namespace; ready once it has set the
-    /// weights the agents report for the first time.
+    /// weights the agents report for the first time (a failure to set them is logged as
+    /// `director failed:` and, if it persists, ends the lab with the log).
     func startFollower(interrupted: () -> Bool) throws {
         let kind: String
         switch director {
