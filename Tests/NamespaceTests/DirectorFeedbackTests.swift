@@ -217,6 +217,29 @@ struct DirectorFeedbackTests {
 
     /// `load.slow_start` with HAProxy 2.6 following the agent: after `ready`, the weight HAProxy
     /// shows rises from the minimum to the agent's weight within the window, never falling.
+    /// `drain --wait` is not over before HAProxy has read the drain, even with no connection
+    /// open: HAProxy checks the agent every 3 s, and in that gap it would still send clients.
+    @Test func drainWaitReturnsOnlyOnceHAProxyHasReadTheDrain() throws {
+        let ns = try Namespace()
+        let daemon = try Daemon(ns, profile: try loadProfile(ns))
+        let (socket, _, haproxy, files) = try startHAProxy(ns, agentInter: "3s")
+        defer {
+            finish(haproxy)
+            files.forEach { unlink($0) }
+        }
+        // Two agent checks make HAProxy a regular reader.
+        #expect(eventually(timeout: 15) { try haproxyServer(socket)?.op == 2 })
+        usleep(6_500_000)
+        let r = try ns.rsagent("drain", "--wait", "--json", "--timeout", "20", "--socket", ns.stateDir + "/admin.sock")
+        let seen = try haproxyServer(socket)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.split(separator: "\n").first?.contains(#""directors":["#) == true, "\(r.stdout)")
+        #expect(
+            seen.map { $0.admin & 0x08 != 0 } == true,
+            "drain --wait returned, HAProxy shows \(String(describing: seen))")
+        #expect(daemon.isRunning)
+    }
+
     @Test func haproxyFollowsTheSlowStartRamp() throws {
         let ns = try Namespace()
         let daemon = try Daemon(ns, profile: try loadProfile(ns, weight: "{ max: 20, min: 1 }", slowStart: "10s"))

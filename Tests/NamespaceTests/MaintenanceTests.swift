@@ -86,7 +86,7 @@ struct MaintenanceTests {
 
     /// With no connection open, a drain is still not over while a director that polls the
     /// report has not read it: in that gap it would send new clients. The "director" here polls
-    /// `/weight` every 2 s and logs when it first reads 0.
+    /// `/weight` every 2 s and logs each read; the wait ends at its second read of 0.
     @Test func drainWaitWaitsForThePollingDirectorToReadTheDrain() throws {
         let ns = try Namespace()
         let daemon = try Daemon(ns, profile: try daemonProfile(ns))
@@ -115,11 +115,12 @@ struct MaintenanceTests {
         #expect(lines.first?.contains(#""left":0,"directors":["127.0.0.1"]"#) == true, "\(r.stdout)")
         #expect(lines.last?.contains(#""drained":true"#) == true && lines.last?.contains("directors") == false)
         let reads = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n")
-        let sawZero = reads.first { $0.hasSuffix(" 0") }.flatMap { Double($0.split(separator: " ")[1]) }
-        #expect(sawZero != nil, "the director never read weight 0: \(reads)")
-        if let sawZero {
-            #expect(returned >= sawZero + 1, "returned before the director had read drain a second ago")
-            #expect(returned - sawZero < 3, "returned \(returned - sawZero) s after the director read drain")
+        // Returned after the director's second read of weight 0, promptly.
+        let zeros = reads.filter { $0.hasSuffix(" 0") }.compactMap { Double($0.split(separator: " ")[1]) }
+        #expect(zeros.count >= 2, "the director did not read weight 0 twice: \(reads)")
+        if zeros.count >= 2 {
+            #expect(returned >= zeros[1], "returned before the director's second read of drain")
+            #expect(returned - zeros[1] < 2, "returned \(returned - zeros[1]) s after it")
         }
         #expect(daemon.isRunning)
     }
