@@ -1,4 +1,5 @@
 import Foundation
+import Netlink
 import Testing
 
 @testable import RSAgent
@@ -75,24 +76,24 @@ struct DrainWaitTests {
         #expect(r.pending(at: 0).isEmpty, "no drain yet")
         // 10.0.0.2 polls every 2 s; 10.0.0.3 every 5 s; an operator read once from 10.0.0.9; a
         // poller from 10.0.0.4 stopped a minute before the drain.
-        for t in stride(from: 0.0, through: 100, by: 2) { r.read(by: "10.0.0.2", at: t) }
-        for t in stride(from: 0.0, through: 100, by: 5) { r.read(by: "10.0.0.3", at: t) }
-        r.read(by: "10.0.0.9", at: 99)
-        r.read(by: "10.0.0.4", at: 30)
-        r.read(by: "10.0.0.4", at: 32)
+        for t in stride(from: 0.0, through: 100, by: 2) { r.read(by: IPAddress("10.0.0.2")!, at: t) }
+        for t in stride(from: 0.0, through: 100, by: 5) { r.read(by: IPAddress("10.0.0.3")!, at: t) }
+        r.read(by: IPAddress("10.0.0.9")!, at: 99)
+        r.read(by: IPAddress("10.0.0.4")!, at: 30)
+        r.read(by: IPAddress("10.0.0.4")!, at: 32)
         r.stateChanged(at: 101)
         #expect(r.pending(at: 101) == ["10.0.0.2", "10.0.0.3"])
-        r.read(by: "10.0.0.2", at: 102)
+        r.read(by: IPAddress("10.0.0.2")!, at: 102)
         #expect(r.pending(at: 103) == ["10.0.0.2", "10.0.0.3"], "read once: not yet proven applied")
-        r.read(by: "10.0.0.2", at: 104)
+        r.read(by: IPAddress("10.0.0.2")!, at: 104)
         #expect(r.pending(at: 104) == ["10.0.0.3"])
-        r.read(by: "10.0.0.3", at: 105)
-        r.read(by: "10.0.0.3", at: 110)
+        r.read(by: IPAddress("10.0.0.3")!, at: 105)
+        r.read(by: IPAddress("10.0.0.3")!, at: 110)
         #expect(r.pending(at: 110).isEmpty, "both have read the drain twice")
         // A director that never reads again is given up after twice its interval (and a second).
         var gone = DirectorReads()
-        gone.read(by: "10.0.0.5", at: 0)
-        gone.read(by: "10.0.0.5", at: 3)
+        gone.read(by: IPAddress("10.0.0.5")!, at: 0)
+        gone.read(by: IPAddress("10.0.0.5")!, at: 3)
         gone.stateChanged(at: 4)
         #expect(gone.pending(at: 10.9) == ["10.0.0.5"])
         #expect(gone.pending(at: 11.1).isEmpty)

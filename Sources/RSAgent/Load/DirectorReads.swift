@@ -1,3 +1,5 @@
+import Netlink
+
 /// Who polls the load report, and whether each poller has seen a drain yet. Without I/O.
 ///
 /// A drain is over only when the directors have stopped sending new connections. Counting
@@ -27,14 +29,15 @@ public struct DirectorReads: Sendable {
     /// an operator running `rsagent weight` now and then is not a director.
     static let slowestPoll = 120.0
 
-    private var readers: [String: Reader] = [:]
+    private var readers: [IPAddress: Reader] = [:]
     /// When the state last became drain or maint.
-    public private(set) var changedAt: Double?
+    private var changedAt: Double?
 
     public init() {}
 
-    /// A read of the report by `peer` at `now` (monotonic seconds).
-    public mutating func read(by peer: String, at now: Double) {
+    /// A read of the report by `peer` at `now` (monotonic seconds). Keyed by address, not its
+    /// text: this runs for every `/load` read.
+    public mutating func read(by peer: IPAddress, at now: Double) {
         var r = readers[peer] ?? Reader(last: now)
         if readers[peer] != nil { r.interval = now - r.last }
         r.last = now
@@ -55,12 +58,12 @@ public struct DirectorReads: Sendable {
     /// interval after the change (and a second) is taken to be gone.
     public func pending(at now: Double) -> [String] {
         guard let changedAt else { return [] }
-        return readers.compactMap { peer, r -> String? in
+        return readers.compactMap { peer, r -> IPAddress? in
             guard let interval = r.interval, interval > 0, interval <= Self.slowestPoll else { return nil }
             let regular = r.sinceChange > 0 || r.last >= changedAt - 3 * interval - Self.grace
             guard regular, r.sinceChange < 2 else { return nil }
             let silentSince = r.sinceChange > 0 ? r.last : changedAt
             return now < silentSince + 2 * interval + Self.grace ? peer : nil
-        }.sorted()
+        }.sorted().map(\.description)
     }
 }

@@ -119,7 +119,7 @@ public final class LoadBoard: @unchecked Sendable {
     public func noteRead(by peer: IPAddress?) {
         guard let peer else { return }
         let now = monotonicSeconds()
-        lock.withLock { reads.read(by: peer.description, at: now) }
+        lock.withLock { reads.read(by: peer, at: now) }
     }
 
     /// The directors that have not yet seen the last drain or maint (see `DirectorReads`).
