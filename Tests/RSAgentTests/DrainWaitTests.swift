@@ -86,10 +86,11 @@ struct DrainWaitTests {
         r.read(by: IPAddress("10.0.0.2")!, at: 102)
         #expect(r.pending(at: 103) == ["10.0.0.2", "10.0.0.3"], "read once: not yet proven applied")
         r.read(by: IPAddress("10.0.0.2")!, at: 104)
-        #expect(r.pending(at: 104) == ["10.0.0.3"])
+        #expect(r.pending(at: 104.5) == ["10.0.0.2", "10.0.0.3"], "read twice: a moment to act on the second")
+        #expect(r.pending(at: 105) == ["10.0.0.3"])
         r.read(by: IPAddress("10.0.0.3")!, at: 105)
         r.read(by: IPAddress("10.0.0.3")!, at: 110)
-        #expect(r.pending(at: 110).isEmpty, "both have read the drain twice")
+        #expect(r.pending(at: 111).isEmpty, "both have read the drain twice")
         // A director that never reads again is given up after twice its interval (and a second).
         var gone = DirectorReads()
         gone.read(by: IPAddress("10.0.0.5")!, at: 0)
@@ -97,6 +98,57 @@ struct DrainWaitTests {
         gone.stateChanged(at: 4)
         #expect(gone.pending(at: 10.9) == ["10.0.0.5"])
         #expect(gone.pending(at: 11.1).isEmpty)
+    }
+
+    /// One address, several checkers (keepalived checks each virtual service on its own timer):
+    /// their reads interleave, and the drain waits until every one of them has read it.
+    @Test func aDirectorWithSeveralCheckersIsWaitedForUntilEachHasRead() {
+        let director = IPAddress("10.0.0.2")!
+        // Three checkers with a 2 s period, reading at 0, 0.1 and 0.7 s past each even second:
+        // the longest gap is 1.3 s, but each checker comes round every 2 s.
+        var r = DirectorReads()
+        let phases = [0.0, 0.1, 0.7]
+        for cycle in 0..<30 { for p in phases { r.read(by: director, at: Double(cycle) * 2 + p) } }
+        r.stateChanged(at: 60.05)
+        for t in [60.1, 60.7] { r.read(by: director, at: t) }
+        #expect(r.pending(at: 61.9) == ["10.0.0.2"], "the checker at 0.0 has not read the drain yet")
+        r.read(by: director, at: 62.0)
+        #expect(r.pending(at: 62.5) == ["10.0.0.2"], "a moment for the last reader to act")
+        #expect(r.pending(at: 63.2).isEmpty)
+    }
+
+    /// The period behind interleaved reads: one checker, several aligned or offset ones, and
+    /// checkers with different periods and some jitter.
+    @Test func periodsAreFoundFromHowReadsRecur() throws {
+        func reads(_ checkers: [(period: Double, phase: Double)], until end: Double, jitter: Double = 0) -> [Double] {
+            var out: [Double] = []
+            for (i, c) in checkers.enumerated() {
+                var t = c.phase
+                var n = 0
+                while t < end {
+                    out.append(t)
+                    n += 1
+                    // A fixed pseudo-random jitter per read: the same every run.
+                    t += c.period + jitter * sin(Double(n * 7 + i * 13))
+                }
+            }
+            return out.sorted()
+        }
+        #expect(DirectorReads.period(of: []) == nil)
+        #expect(DirectorReads.period(of: [5]) == nil)
+        #expect(DirectorReads.period(of: [0, 3]) == 3, "two reads: their gap")
+        let one = try #require(DirectorReads.period(of: reads([(2, 0)], until: 60)))
+        #expect(abs(one - 2) < 0.01)
+        let aligned = try #require(DirectorReads.period(of: reads([(2, 0), (2, 0.02), (2, 0.05)], until: 60)))
+        #expect(abs(aligned - 2) < 0.1)
+        let offset = try #require(DirectorReads.period(of: reads([(2, 0), (2, 0.1), (2, 0.7)], until: 60)))
+        #expect(abs(offset - 2) < 0.1, "offset checkers: the gaps are 1.3 s at most, each comes round every 2 s")
+        // Checkers staggered evenly look like one faster checker: no timing can tell them apart.
+        let even = try #require(DirectorReads.period(of: reads([(2, 0), (2, 1)], until: 60)))
+        #expect(abs(even - 1) < 0.1)
+        let mixed = try #require(
+            DirectorReads.period(of: reads([(1.5, 0), (2.5, 0.3)], until: 120, jitter: 0.1)))
+        #expect(mixed >= 2.4, "the slower checker sets the period (found \(mixed))")
     }
 
     @Test func awaitedDirectorsKeepTheWaitGoing() {

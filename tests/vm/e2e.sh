@@ -49,7 +49,7 @@ interfaces: [eth0]
 ${3:-}
 vips:
   - address: $VIP
-    services: [tcp/31337]
+    services: [tcp/31337, tcp/31400]
   - address: $VIP6
     services: [tcp/31337]
 load: { http: 0.0.0.0:3334, agent_check: 0.0.0.0:3333, weight: { max: 60 } }
@@ -58,7 +58,9 @@ state_dir: /tmp/state-$1
 EOF
 }
 rs_profile r1 lo
-rs_profile r2 dummy
+# r2 is stopped at the end with on_stop: drain, under traffic (section f).
+rs_profile r2 dummy "on_stop: drain
+drain_timeout: 60s"
 for r in r1 r2; do
   setsid "$BIN" run --netns $r -c /tmp/$r.yaml --resync-interval 2 > /tmp/$r.log 2>&1 &
   eval "pid_$r=$!"
@@ -151,6 +153,23 @@ for r in 11 12; do cat >> /tmp/keepalived.conf <<EOF
 EOF
 done
 echo "}" >> /tmp/keepalived.conf
+# Section g's held connections: VIP:31400 on r1 alone (checked every 2 s: the guest is slow).
+cat >> /tmp/keepalived.conf <<EOF
+virtual_server $VIP 31400 {
+    delay_loop 2
+    lb_algo rr
+    lb_kind DR
+    protocol TCP
+    real_server 10.80.0.11 31400 {
+        weight 100
+        MISC_CHECK {
+            misc_path "$BIN weight 10.80.0.11:3334 --keepalived"
+            misc_timeout 20
+            misc_dynamic
+        }
+    }
+}
+EOF
 setsid ip netns exec dir keepalived -n -l -D -f /tmp/keepalived.conf -p /tmp/k.pid -c /tmp/kc.pid -r /tmp/kr.pid > /tmp/keepalived.log 2>&1 &
 kpid=$!
 weight_of() { ipvs -Ln -t $VIP:31337 | awk -v rs="10.80.0.$1:31337" '$2 == rs {print $4}'; }
@@ -168,6 +187,93 @@ check "d: ... r2 keeps its weight" wait_weight 12 "-gt 0"
 check "d: rsagent ready on r1: its weight comes back" wait_weight 11 "-gt 0"
 check "d: ... and r2's weight is its agent's too (1..60)" wait_weight 12 "-le 60"
 
+# --- g. drain --wait returns only when IPVS shows r1's ActiveConn 0 ---
+# A service on r1 that holds every connection until the client closes it; keepalived (still
+# running, misc_dynamic) sends VIP:31400 to r1. The client connects, drain --wait starts, the
+# client closes 3 s later.
+in_ns r1 python3 -c '
+import socket, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", 31400)); srv.listen(16)
+def hold(c):
+    while c.recv(64): c.sendall(b"ok\n")
+    c.close()
+while True: threading.Thread(target=hold, args=(srv.accept()[0],), daemon=True).start()
+' > /tmp/hold.log 2>&1 &
+active_of() { ipvs -Ln -t $VIP:31400 | awk '$2 == "10.80.0.11:31400" {print $5}'; }
+wait_weight_31400() { for _ in $(seq 60); do w=$(ipvs -Ln -t $VIP:31400 | awk '$2 == "10.80.0.11:31400" {print $4}'); [ -n "$w" ] && [ "$w" -gt 0 ] && return 0; sleep 0.5; done; ipvs -Ln; return 1; }
+export -f active_of
+check "g: keepalived sends $VIP:31400 to r1 (weight > 0)" wait_weight_31400
+# The client closes 2 s after drain --wait has counted its connection: the emulated guest is too
+# slow for a fixed timeline (starting a command can take seconds here).
+in_ns cl python3 -c '
+import socket, sys, time
+c = socket.create_connection((sys.argv[1], 31400), timeout=30); c.sendall(b"x"); c.recv(8)
+print("connected", flush=True)
+deadline = time.time() + 120
+while time.time() < deadline:
+    try:
+        if "\"%s:31400\":1" % sys.argv[1] in open("/tmp/g-drain.txt").read(): break
+    except OSError: pass
+    time.sleep(0.1)
+time.sleep(2); c.close(); print("closed", time.time(), flush=True)
+' $VIP > /tmp/g-client.log 2>&1 &
+for _ in $(seq 300); do grep -q connected /tmp/g-client.log && break; sleep 0.1; done
+check "g: IPVS shows the client's connection to r1 (ActiveConn 1)" bash -c 'for _ in $(seq 50); do [ "$(active_of)" = 1 ] && exit 0; sleep 0.2; done; cat /tmp/g-client.log; ipvs -Ln; exit 1'
+"$BIN" drain --wait --json --timeout 120 --netns r1 --socket /tmp/state-r1/admin.sock > /tmp/g-drain.txt 2>&1; grc=$?
+g1=$(date +%s.%N); gactive=$(active_of)
+export grc g1 gactive
+# After the close it still waits for keepalived's checkers to act on the drain (seconds here).
+check "g: drain --wait counted the held connection, and returned 0 after the client closed" bash -c "cat /tmp/g-drain.txt /tmp/g-client.log; [ \$grc -eq 0 ] && grep -q '\"$VIP:31400\":1' /tmp/g-drain.txt && python3 -c '
+import sys; closed = float(open(\"/tmp/g-client.log\").read().split(\"closed \")[1])
+print(\"returned %.2f s after the close\" % (float(sys.argv[1]) - closed)); sys.exit(float(sys.argv[1]) < closed)' \$g1"
+check "g: ... and at that moment IPVS shows r1's ActiveConn 0" bash -c '[ "$gactive" = 0 ]'
+"$BIN" ready --socket /tmp/state-r1/admin.sock >/dev/null
+# Section f needs r1 back in IPVS: with both realservers at weight 0 IPVS has nowhere to send.
+check "g: ready on r1: keepalived gives it its weight back" wait_weight 11 "-gt 0"
+
+# --- f. on_stop: drain on r2 under a connection loop: SIGTERM loses no connection ---
+# What r2's stop could lose is a connection sent to it after its listener closed (refused) or
+# after its VIP went (dropped there, the client times out). A timeout on this emulated,
+# saturated guest can also be load alone, so the loop may lose 1 % to timeouts, none to refusal.
+# The client connects again and again from before the signal until after r2 has exited.
+rm -f /tmp/f-stopped
+in_ns cl python3 -c '
+import json, os, socket, sys, time
+vip, answers, refused, timeouts, other = sys.argv[1], {}, [], 0, []
+end = time.time() + 180
+stopped_at = None
+while time.time() < end and sum(answers.values()) + len(refused) + timeouts < 20000:
+    if stopped_at is None and os.path.exists("/tmp/f-stopped"): stopped_at = time.time()
+    if stopped_at is not None and time.time() > stopped_at + 2: break
+    try:
+        c = socket.create_connection((vip, 31337), timeout=5)
+        line = c.makefile().readline(); c.close()
+        rip = line.split("rip=")[1].split()[0]
+        answers[rip] = answers.get(rip, 0) + 1
+    except ConnectionRefusedError: refused.append(round(time.time(), 2))
+    except socket.timeout: timeouts += 1
+    except Exception as e: other.append(repr(e))
+print(json.dumps({"answers": answers, "refused": refused, "timeouts": timeouts, "other": other[:5],
+                  "ran_past_stop": stopped_at is not None, "stopped_at": stopped_at}))
+' $VIP > /tmp/f.json 2>&1 &
+looping=$!
+# SIGTERM once the loop is running and r2 has had its share of it (IPVS counts r2's connections).
+r2_conns() { ipvs -Ln --stats -t $VIP:31337 | awk '$2 == "10.80.0.12:31337" {print $3}'; }
+f0=$(r2_conns)
+for _ in $(seq 600); do [ "$(r2_conns)" -ge $((f0 + 20)) ] && break; sleep 0.1; done
+( while [ ! -e /tmp/f-stopped ]; do echo "$(date +%s.%N | cut -c1-13) $(ipvs -Ln -t $VIP:31337 | awk '$1 == "->" && $2 ~ /^10/ {printf "%s w%s a%s i%s  ", $2, $4, $5, $6}')"; sleep 0.2; done ) > /tmp/f-ipvs.txt 2>&1 &
+echo "$(date +%s.%N | cut -c1-13) SIGTERM" > /tmp/f-times.txt
+kill -TERM "$pid_r2"
+for _ in $(seq 900); do kill -0 "$pid_r2" 2>/dev/null || break; sleep 0.1; done
+echo "$(date +%s.%N | cut -c1-13) r2 exited" >> /tmp/f-times.txt
+touch /tmp/f-stopped
+wait $looping
+check "f: r2 drained (the director read drain), then removed its VIPs and exited" bash -c "! kill -0 $pid_r2 2>/dev/null && grep -q 'on_stop: drain: no connections left' /tmp/r2.log && ! ip -n r2 addr show dev lvs0 2>/dev/null | grep -q '$VIP/32' || { tail -20 /tmp/r2.log; exit 1; }"
+check "f: the connection loop ran through r2's stop: none refused, at most 1 % timed out, both answered" bash -c "cat /tmp/f-times.txt; grep -a 'on_stop\|stopping\|received' /tmp/r2.log; cat /tmp/f-ipvs.txt | tail -60; python3 -c \"
+import json; r = json.load(open('/tmp/f.json')); print(r)
+n = sum(r['answers'].values()) + len(r['refused']) + r['timeouts'] + len(r['other'])
+exit(r['refused'] or r['other'] or r['timeouts'] > n / 100 or not r['ran_past_stop'] or len(r['answers']) != 2)\""
 kill "$kpid" 2>/dev/null
 
 # --- the lab, with a real IPVS director this time ---

@@ -5,7 +5,7 @@ set -u
 pass=0; fail=0
 ok() { echo "VM-TEST: PASS $1"; pass=$((pass + 1)); }
 bad() { echo "VM-TEST: FAIL $1"; fail=$((fail + 1)); }
-check() { local name=$1; shift; if "$@" >/tmp/check.out 2>&1; then ok "$name"; else bad "$name"; sed 's/^/    /' /tmp/check.out | head -20; fi; }
+check() { local name=$1; shift; if "$@" >/tmp/check.out 2>&1; then ok "$name"; else bad "$name"; sed 's/^/    /' /tmp/check.out | head -100; fi; }
 
 # shellcheck source=../lib/realserver-netns.sh
 . "$REPO/tests/lib/realserver-netns.sh"
