@@ -24,6 +24,9 @@
 #include <linux/inet_diag.h>
 #include <linux/genetlink.h>
 #include <linux/fou.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nf_tables.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <net/if.h>

@@ -53,8 +53,11 @@ public final class FOUSocket {
         var out: [FOUReceivePort] = []
         // Attributes past the last one read here are skipped by the parser.
         let table = AttributeTable(maxType: Int(FOU_ATTR_TYPE))
-        try socket.dump(msg, operation: what) { hdr in
-            guard Int32(hdr.pointee.nlmsg_type) == Int32(family),
+        // Through libnl's receive loop (`transact`), not the raw `dump`: a handful of ports, and
+        // libnl then counts the dump as answered, so the next add or delete on this socket is
+        // not refused as "Message sequence number mismatch".
+        try socket.transact(msg, operation: what) { hdr in
+            guard Int32(hdr.pointee.nlmsg_type) == Int32(self.family),
                 table.parse(hdr, headerSize: MemoryLayout<genlmsghdr>.size),
                 let port = table[Int(FOU_ATTR_PORT)], let af = table[Int(FOU_ATTR_AF)]
             else { return }

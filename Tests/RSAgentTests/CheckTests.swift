@@ -94,9 +94,31 @@ import Testing
         host.links.append(Link(index: .init(rawValue: 9), name: "tunl0", kind: "ipip", isUp: false, isNoARP: true))
         host.sysctls[SysctlKey("tunl0", .rpFilter)] = 1
         let f = Checks.run(tun, observe(host))
-        #expect(finding(f, "tunnel.up")?.fix == "ip link set tunl0 up")
+        #expect(finding(f, "tunnel.up")?.fix == "rsagent apply -c PROFILE (or ip link set tunl0 up)")
         #expect(finding(f, "rpfilter.tunl0")?.verdict == .warn)
         #expect(finding(f, "rpfilter.tunl0")?.fix == "sysctl -w net.ipv4.conf.tunl0.rp_filter=2")
+    }
+
+    /// GUE with the VIPs on lo: tunl0 holds no address, so any reverse-path filtering there
+    /// drops everything (loose too), and the FOU port must be there.
+    @Test func gueChecksTheDecapDeviceAndTheFOUPort() {
+        let gue = profile("mode: tun\ndevice: lo\ntunnel: { type: gue, port: 6080 }\nvips: [192.0.2.110]\n")
+        var host = sampleHost()
+        host.links.append(Link(index: .init(rawValue: 9), name: "tunl0", kind: "ipip", isUp: true, isNoARP: true))
+        host.sysctls[SysctlKey("tunl0", .rpFilter)] = 2
+        var f = Checks.run(gue, observe(host))
+        #expect(finding(f, "tunnel.up")?.verdict == .pass)
+        #expect(finding(f, "rpfilter.tunl0")?.verdict == .fail)
+        #expect(finding(f, "rpfilter.tunl0")?.summary.contains("loose mode included") == true)
+        #expect(finding(f, "tunnel.fou")?.verdict == .fail)
+        #expect(finding(f, "tunnel.fou")?.fix == "rsagent apply -c PROFILE (or ip fou add port 6080 gue)")
+        #expect(finding(f, "mtu.tunnel")?.evidence.contains("gue over IPv4 overhead 32") == true)
+        host.sysctls[SysctlKey("tunl0", .rpFilter)] = 0
+        host.sysctls[SysctlKey("all", .rpFilter)] = 0
+        host.fouPorts = [FOUPort(port: 6080, family: .ipv4)]
+        f = Checks.run(gue, observe(host))
+        #expect(finding(f, "rpfilter.tunl0")?.verdict == .pass)
+        #expect(finding(f, "tunnel.fou")?.verdict == .pass)
     }
 
     @Test func queriesArriveWhereTheDirectorSends() {
@@ -138,7 +160,7 @@ import Testing
         let tun = profile("mode: tun\nvips: [192.0.2.110]\n")
         let f = finding(Checks.run(tun, observe(sampleHost())), "mtu.tunnel")
         #expect(f?.verdict == .warn)
-        #expect(f?.fix.contains("--set-mss 1440") == true)
+        #expect(f?.fix.contains("`tunnel: { mss: auto }`") == true && f?.fix.contains("`mss: 1440`") == true, "\(f?.fix ?? "")")
     }
 
     @Test func networkManagersThatPruneForeignAddressesWarn() {

@@ -9,6 +9,57 @@ import Testing
         StateStore(directory: NSTemporaryDirectory() + "rsagent-test-\(UUID().uuidString)")
     }
 
+    /// GUE and GRE with IPv4 and IPv6 VIPs on lo: each decapsulating device is created and
+    /// set up, the FOU port added, rp_filter turned off where IPv4 arrives on a device without
+    /// an address (and on `all`); `down` removes the FOU port; a later profile without GUE
+    /// removes it too.
+    @Test func everyDecapsulationIsPlannedAndUndone() throws {
+        let p = profile(
+            "mode: tun\ndevice: lo\ntunnel: { type: [gue, gre], port: 6080 }\nvips: [192.0.2.110, '2001:db8::110']\n")
+        let fake = FakeHost(sampleHost())
+        fake.state.sysctls[SysctlKey("all", .rpFilter)] = 1
+        let plan = Planner.plan(p, host: fake.state, state: AgentState())
+        #expect(plan.conflicts.isEmpty)
+        for (name, kind) in [("gre0", "gre"), ("sit0", "sit"), ("tunl0", "ipip")] {
+            #expect(plan.actions.contains(.loadTunnelModule(device: name, kind: kind)), "\(name)")
+            #expect(plan.actions.contains(.setLinkUp(name: name)), "\(name)")
+        }
+        #expect(plan.actions.contains(.addFOUPort(FOUPort(port: 6080, family: .ipv4))))
+        for dev in ["tunl0", "gre0", "all"] {
+            #expect(
+                plan.actions.contains {
+                    if case .setSysctl(SysctlKey(dev, .rpFilter), _, 0) = $0 { true } else { false }
+                }, "\(dev)")
+        }
+        #expect(
+            !plan.actions.contains {
+                if case .setSysctl(SysctlKey("sit0", .rpFilter), _, _) = $0 { true } else { false }
+            }, "IPv6 inside: no rp_filter")
+        let store = tempStore()
+        defer { store.clear() }
+        let ex = Executor(host: fake, store: store, state: AgentState())
+        #expect(ex.apply(plan.actions).outcome == .converged)
+        #expect(ex.state.fouPorts == [FOUPort(port: 6080, family: .ipv4)])
+        #expect(ex.state.devices.sorted() == ["gre0", "sit0", "tunl0"], "this fake namespace had no fallback devices")
+        #expect(Planner.plan(p, host: fake.state, state: ex.state).actions.isEmpty, "converged: nothing more")
+        // GUE dropped: its FOU port goes, its devices (no longer needed) too.
+        let gre = profile("mode: tun\ndevice: lo\ntunnel: { type: gre }\nvips: [192.0.2.110, '2001:db8::110']\n")
+        let next = Planner.plan(gre, host: fake.state, state: ex.state)
+        #expect(next.actions.contains(.removeFOUPort(FOUPort(port: 6080, family: .ipv4))))
+        #expect(next.actions.contains(.deleteDevice(name: "tunl0", kind: "ipip")))
+        // down: the FOU port and the devices rsagent made.
+        let down = Planner.planDown(host: fake.state, state: ex.state)
+        #expect(down.actions.contains(.removeFOUPort(FOUPort(port: 6080, family: .ipv4))))
+        #expect(down.actions.contains(.deleteDevice(name: "sit0", kind: "sit")))
+    }
+
+    /// A state file written before FOU ports were recorded still reads (none recorded).
+    @Test func stateFilesWithoutFOUPortsStillRead() throws {
+        let old = #"{"version": 1, "sysctls": {}, "devices": ["lvs0"], "linksSetUp": []}"#
+        let state = try JSON.decode(AgentState.self, from: old)
+        #expect(state.devices == ["lvs0"] && state.fouPorts.isEmpty)
+    }
+
     @Test func applyConvergesAndRecordsOriginals() throws {
         let store = tempStore()
         defer { store.clear() }
@@ -52,7 +103,7 @@ import Testing
     /// comes back through ipip, a dummy as a dummy (it once always came back as a dummy).
     @Test func undoingADeletedDeviceRecreatesItsKind() throws {
         let fake = FakeHost(sampleHost())
-        _ = try fake.ensureTunnelDevice()
+        _ = try fake.ensureTunnelDevice(name: "tunl0", kind: "ipip")
         try fake.createDevice(name: "old0", kind: "dummy")
         fake.failOn = { $0 == "add 192.0.2.100 lo" }
         let store = tempStore()
@@ -77,11 +128,11 @@ import Testing
         let store = tempStore()
         defer { store.clear() }
         let plan = Planner.plan(profile("mode: tun\nvips: [192.0.2.100]\n"), host: fake.state, state: AgentState())
-        #expect(plan.actions.contains(.loadTunnelModule))
+        #expect(plan.actions.contains(.loadTunnelModule(device: "tunl0", kind: "ipip")))
         let ex = Executor(host: fake, store: store, state: AgentState())
         let report = ex.apply(plan.actions)
         #expect(report.outcome == .rolledBack)
-        #expect(report.rolledBack.contains(.loadTunnelModule))
+        #expect(report.rolledBack.contains(.loadTunnelModule(device: "tunl0", kind: "ipip")))
         #expect(fake.state.link(named: "tunl0") == nil)
         #expect(ex.state == AgentState())
     }
@@ -241,7 +292,11 @@ import Testing
             func deleteDevice(name: String) throws {}
             func setLink(name: String, up: Bool) throws {}
             func setAlias(name: String, alias: String) throws {}
-            func ensureTunnelDevice() throws -> Bool { false }
+            func ensureTunnelDevice(name: String, kind: String) throws -> Bool { false }
+            func addFOUPort(_ port: FOUPort) throws {}
+            func deleteFOUPort(_ port: FOUPort) throws {}
+            func replaceMSSClamp(_ ruleset: MSSRuleset) throws {}
+            func removeMSSClamp() throws {}
             func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {}
             func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws {
                 throw NetlinkError(

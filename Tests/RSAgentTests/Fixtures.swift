@@ -67,13 +67,32 @@ final class FakeHost: HostSystem {
         let i = state.links.firstIndex { $0.name == name }!
         state.links[i].alias = alias
     }
-    /// As the kernel does: loading ipip makes tunl0 when it is not there; true when it was made.
-    func ensureTunnelDevice() throws -> Bool {
-        try check("modprobe ipip")
-        if state.link(named: "tunl0") != nil { return false }
-        state.links.append(Link(index: .init(rawValue: 99), name: "tunl0", kind: "ipip", isUp: false, isNoARP: true))
-        for n in SysctlName.allCases { state.sysctls[SysctlKey("tunl0", n)] = 0 }
+    /// As the kernel does: loading a tunnel module makes its fallback device when it is not
+    /// there; true when it was made.
+    func ensureTunnelDevice(name: String, kind: String) throws -> Bool {
+        try check("modprobe \(kind)")
+        if state.link(named: name) != nil { return false }
+        let i = max(99, (state.links.map(\.index.rawValue).max() ?? 0) + 1)
+        state.links.append(Link(index: .init(rawValue: i), name: name, kind: kind, isUp: false, isNoARP: true))
+        for n in SysctlName.allCases { state.sysctls[SysctlKey(name, n)] = 0 }
         return true
+    }
+    func addFOUPort(_ port: FOUPort) throws {
+        try check("fou add \(port.port) \(port.family)")
+        state.fouPorts.insert(port)
+    }
+    func deleteFOUPort(_ port: FOUPort) throws {
+        try check("fou del \(port.port) \(port.family)")
+        state.fouPorts.remove(port)
+    }
+    func replaceMSSClamp(_ ruleset: MSSRuleset) throws {
+        try check("nft replace \(MSSRuleset.table)")
+        state.nftTables.removeAll { $0.name == MSSRuleset.table }
+        state.nftTables.append(NFTable(name: MSSRuleset.table, comment: ruleset.comment))
+    }
+    func removeMSSClamp() throws {
+        try check("nft delete \(MSSRuleset.table)")
+        state.nftTables.removeAll { $0.name == MSSRuleset.table }
     }
     func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {
         try check("add \(ip) \(device)")

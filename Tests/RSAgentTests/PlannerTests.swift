@@ -73,7 +73,10 @@ import Testing
     @Test func tunWithoutTunl0LoadsModuleFirst() {
         let p = profile("mode: tun\nvips: [192.0.2.110]\n")
         let plan = Planner.plan(p, host: sampleHost(), state: AgentState())
-        #expect(Array(plan.actions.prefix(2)) == [.loadTunnelModule, .setLinkUp(name: "tunl0")])
+        #expect(
+            Array(plan.actions.prefix(2)) == [
+                .loadTunnelModule(device: "tunl0", kind: "ipip"), .setLinkUp(name: "tunl0"),
+            ])
         #expect(plan.actions.contains(.setSysctl(key: SysctlKey("tunl0", .rpFilter), from: nil, to: 2)))
         #expect(plan.actions.contains(.setSysctl(key: SysctlKey("eth0", .rpFilter), from: 0, to: 2)))
         #expect(plan.actions.last == .addAddress(IPAddress("192.0.2.110")!, device: "tunl0"))

@@ -11,7 +11,7 @@ import Testing
         return url.appendingPathComponent("profiles").path
     }()
 
-    @Test(arguments: ["dr-lo", "dr-dummy", "tun", "multi-vip", "staging", "lab"])
+    @Test(arguments: ["dr-lo", "dr-dummy", "tun", "tun-gue", "tun-ipv6", "multi-vip", "staging", "lab"])
     func shippedProfilesAreValid(_ name: String) throws {
         let p = try ProfileDecoder.load(path: "\(Self.profilesDir)/\(name).yaml")
         #expect(!p.vips.isEmpty)
@@ -29,6 +29,14 @@ import Testing
         let tun = try ProfileDecoder.decode("mode: tun\nvips: [192.0.2.1]\n")
         #expect(tun.device == .tunl0 && tun.deviceName == "tunl0")
         #expect(tun.rpFilter == .loose)
+        #expect(tun.tunnel == TunnelSettings(types: [.ipip], outer: [.ipv4]), "today's tun profiles: ipip over IPv4")
+        // Several encapsulations, both outer families, VIPs of both families on lo.
+        let mixed = try ProfileDecoder.decode(
+            "mode: tun\ndevice: lo\ntunnel: { type: [gue, gre], port: 6080, outer: [ipv4, ipv6], csum: false, mss: off }\n"
+                + "vips: ['2001:db8::1']\n")
+        #expect(mixed.tunnel == TunnelSettings(types: [.gue, .gre], port: 6080, outer: [.ipv4, .ipv6]))
+        #expect(mixed.decapsulation?.devices.map(\.name) == ["gre0", "sit0", "ip6gre0", "ip6tnl0"])
+        #expect(mixed.decapsulation?.fouPorts.map(\.description) == ["6080 gue (IPv4)", "6080 gue (IPv6)"])
         let dummy = try ProfileDecoder.decode("mode: dr\ndevice: dummy\nvips: [192.0.2.1]\n")
         #expect(dummy.deviceName == "lvs0")
     }
@@ -101,11 +109,20 @@ import Testing
         ("mode: dr\nvips: ['fe80::1']\n", "2:8", "link-local"),
         ("mode: dr\nvips: ['ff02::1']\n", "2:8", "multicast"),
         ("mode: dr\nvips: ['::ffff:192.0.2.1']\n", "2:8", "IPv4-mapped"),
-        ("mode: tun\ndevice: lo\nvips: [192.0.2.1]\n", "2:9", "does not work with `mode: tun`"),
         ("mode: tun\ndevice: dummy\nvips: [192.0.2.1]\n", "2:9", "does not work with `mode: tun`"),
         ("mode: dr\ndevice: tunl0\nvips: [192.0.2.1]\n", "2:9", "is for `mode: tun`"),
         ("mode: dr\ndevice: eth0\nvips: [192.0.2.1]\n", "2:9", "not one of: lo, dummy, tunl0"),
-        ("mode: tun\nvips: ['2001:db8::1']\n", "2:8", "carries IPv4 only"),
+        ("mode: tun\nvips: ['2001:db8::1']\n", "2:8", "tunl0 holds IPv4 VIPs only"),
+        ("mode: dr\ntunnel: { type: gue, port: 6080 }\nvips: [192.0.2.1]\n", "2:9", "`tunnel:` is for `mode: tun`"),
+        ("mode: tun\ntunnel: { type: gue }\nvips: [192.0.2.1]\n", "2:17", "gue needs tunnel.port"),
+        ("mode: tun\ntunnel: { type: gre, port: 6080 }\nvips: [192.0.2.1]\n", "2:28", "tunnel.port is GUE's UDP port"),
+        ("mode: tun\ntunnel: { type: [ipip, ipip] }\nvips: [192.0.2.1]\n", "2:24", "lists ipip twice"),
+        ("mode: tun\ntunnel: { type: vxlan }\nvips: [192.0.2.1]\n", "2:17", "not one of: ipip, gue, gre"),
+        ("mode: tun\ntunnel: { type: gre, csum: true }\nvips: [192.0.2.1]\n", "2:28", "--tun-nocsum"),
+        ("mode: tun\ntunnel: { mss: 100 }\nvips: [192.0.2.1]\n", "2:16", "must be auto (from the facing MTU"),
+        ("mode: tun\ntunnel: { outer: [ipv6] }\nvips: [192.0.2.1]\n", "2:18", "needs ip6tnl0 in mode any"),
+        ("mode: tun\ntunnel: { outer: [] }\nvips: [192.0.2.1]\n", "2:18", "must name at least one of: ipv4, ipv6"),
+        ("mode: tun\ntunnel: { tpye: gre }\nvips: [192.0.2.1]\n", "2:11", "did you mean `type`?"),
         ("mode: dr\ndevice_name: lvs0\nvips: [192.0.2.1]\n", "2:14", "applies only to `device: dummy`"),
         (
             "mode: dr\ndevice: dummy\ndevice_name: averyveryverylongname\nvips: [192.0.2.1]\n", "3:14",

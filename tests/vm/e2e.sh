@@ -276,6 +276,10 @@ n = sum(r['answers'].values()) + len(r['refused']) + r['timeouts'] + len(r['othe
 exit(r['refused'] or r['other'] or r['timeouts'] > n / 100 or not r['ran_past_stop'] or len(r['answers']) != 2)\""
 kill "$kpid" 2>/dev/null
 
+# --- LVS-Tun with every encapsulation: gue, gre, ipip over IPv4 and IPv6, mixed families ---
+# shellcheck source=encaps.sh
+. "$REPO/tests/vm/encaps.sh"
+
 # --- the lab, with a real IPVS director this time ---
 check "lab: rsagent lab with an IPVS director shows both realservers and the director alone answering ARP" bash -c "'$BIN' lab --keep -n 10 > /tmp/lab.txt 2>&1; rc=\$?; cat /tmp/lab.txt; [ \$rc -eq 0 ] && grep -q 'the director is IPVS' /tmp/lab.txt && grep -q 'only the director answered' /tmp/lab.txt"
 # The kept lab's IPVS director follows the agents: drain rs1, and new connections go to rs2.

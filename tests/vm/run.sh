@@ -57,7 +57,7 @@ ln -s /usr/sbin "$INIT/sbin"    # /sbin/modprobe (the kernel's module loader) is
 # keepalived runs its checks as a named user (script_user root): it needs to find root.
 echo "root:x:0:0:root:/tmp:/bin/sh" > "$INIT/etc/passwd"
 echo "root:x:0:" > "$INIT/etc/group"
-MODS="virtio_pci 9pnet_virtio 9p veth dummy ipip bridge inet_diag tcp_diag udp_diag crc32c_generic ip_vs ip_vs_rr ip_vs_wrr"
+MODS="virtio_pci 9pnet_virtio 9p veth dummy ipip sit ip6_tunnel ip_gre ip6_gre fou fou6 bridge inet_diag tcp_diag udp_diag crc32c_generic ip_vs ip_vs_rr ip_vs_wrr nf_tables"
 for m in $MODS; do
   modprobe -d "$KROOT" -S "$KVER" --show-depends "$m" | awk '$1 == "insmod" {print $2}'
 done | sort -u | while read -r ko; do

@@ -73,9 +73,14 @@ public enum Checks {
     public static func queries(_ profile: Profile, host: HostState, interfaces: [String], clients: [IPAddress])
         -> [RouteQuery]
     {
-        let arrivals = profile.mode == .tun ? [profile.deviceName] : interfaces
+        let decap = profile.decapsulation
         var out: [RouteQuery] = []
         for vip in profile.vips {
+            // In tun mode the packet arrives on the device that decapsulates it, one per
+            // encapsulation × outer family that carries the VIP's family.
+            let arrivals =
+                decap.map { d in d.devices.filter { $0.inner.contains(IPFamily(of: vip.address)) }.map(\.name) }
+                ?? interfaces
             for client in clients where client.isIPv4 == vip.address.isIPv4 {
                 for dev in arrivals {
                     if let i = host.link(named: dev)?.index {
@@ -173,34 +178,69 @@ public enum Checks {
         }
     }
 
+    /// Each decapsulating device exists and is up, its reverse-path filter lets the inner
+    /// packets through, and each FOU port GUE needs is there.
     static func tunnel(_ p: Profile, _ o: CheckObservation) -> [Finding] {
-        guard let t = o.host.link(named: p.deviceName) else {
-            return [
-                .fail(
-                    "tunnel.present",
-                    "\(p.deviceName) does not exist: IP-in-IP packets from the director are not decapsulated",
-                    evidence: "no link \(p.deviceName)", fix: "modprobe ipip")
-            ]
+        guard let d = p.decapsulation else { return [] }
+        var out: [Finding] = []
+        for dev in d.devices {
+            let carries = dev.inner.sorted().map { $0 == .ipv4 ? "IPv4" : "IPv6" }.joined(separator: " and ")
+            let outer = dev.outer == .ipv4 ? "IPv4" : "IPv6"
+            guard let t = o.host.link(named: dev.name) else {
+                out.append(
+                    .fail(
+                        "tunnel.present",
+                        "\(dev.name) does not exist: the director's \(outer) tunnel packets (\(carries) inside) are not decapsulated",
+                        evidence: "no link \(dev.name)", fix: "rsagent apply -c PROFILE (or modprobe \(dev.module))"))
+                continue
+            }
+            out.append(
+                t.isUp
+                    ? .pass("tunnel.up", "\(t.name) is up", evidence: "ip link show \(t.name): UP")
+                    : .fail(
+                        "tunnel.up", "\(t.name) is down: the director's \(outer) tunnel packets are dropped",
+                        evidence: "ip link show \(t.name): not UP",
+                        fix: "rsagent apply -c PROFILE (or ip link set \(t.name) up)"))
+            guard let wanted = d.rpFilter[dev.name] else { continue }  // IPv6 inside: no rp_filter
+            let k = SysctlKey(dev.name, .rpFilter)
+            let eff = o.host.effective(k)
+            let evidence =
+                "effective rp_filter \(eff) (all \(o.host.sysctls[k.allKey] ?? 0), \(t.name) \(o.host.sysctls[k] ?? 0))"
+            if dev.name == p.deviceName {
+                // It holds the VIPs: loose works; strict drops clients routed back elsewhere.
+                out.append(
+                    eff == 1
+                        ? .warn(
+                            "rpfilter.\(t.name)",
+                            "\(t.name): strict reverse-path filtering; decapsulated packets from clients routed elsewhere are dropped",
+                            evidence: evidence, fix: "sysctl -w \(k)=2")
+                        : .pass("rpfilter.\(t.name)", "\(t.name): rp_filter \(eff) (not strict)", evidence: evidence))
+            } else if eff != 0 {
+                out.append(
+                    .fail(
+                        "rpfilter.\(t.name)",
+                        "\(t.name): reverse-path filtering is on (\(eff)) on a device without an IPv4 address, which drops every decapsulated IPv4 packet, loose mode included",
+                        evidence: evidence,
+                        fix: "sysctl -w \(k)=\(wanted) \(k.allKey)=0 (rsagent apply does both)"))
+            } else {
+                out.append(
+                    .pass(
+                        "rpfilter.\(t.name)", "\(t.name): rp_filter off, as a device without an address needs",
+                        evidence: evidence))
+            }
         }
-        let k = SysctlKey(p.deviceName, .rpFilter)
-        let eff = o.host.effective(k)
-        return [
-            t.isUp
-                ? .pass("tunnel.up", "\(t.name) is up", evidence: "ip link show \(t.name): UP")
-                : .fail(
-                    "tunnel.up", "\(t.name) is down: decapsulated packets are dropped",
-                    evidence: "ip link show \(t.name): not UP", fix: "ip link set \(t.name) up"),
-            eff == 1
-                ? .warn(
-                    "rpfilter.\(t.name)",
-                    "\(t.name): strict reverse-path filtering; decapsulated packets from clients routed elsewhere are dropped",
-                    evidence:
-                        "effective rp_filter \(eff) (all \(o.host.sysctls[k.allKey] ?? 0), \(t.name) \(o.host.sysctls[k] ?? 0))",
-                    fix: "sysctl -w \(k)=2")
-                : .pass(
-                    "rpfilter.\(t.name)", "\(t.name): rp_filter \(eff) (not strict)",
-                    evidence: "effective rp_filter \(eff)"),
-        ]
+        for port in d.fouPorts {
+            out.append(
+                o.host.fouPorts.contains(port)
+                    ? .pass(
+                        "tunnel.fou", "FOU port \(port) takes in GUE", evidence: "ip fou show: port \(port.port) gue")
+                    : .fail(
+                        "tunnel.fou",
+                        "FOU port \(port) is missing: the director's GUE packets to UDP port \(port.port) are dropped",
+                        evidence: "not in ip\(port.family == .ipv6 ? " -6" : "") fou show",
+                        fix: "rsagent apply -c PROFILE (or \(port.command(.add)))"))
+        }
+        return out
     }
 
     /// Something must listen on each declared service port, on the VIP or on a wildcard address
@@ -237,21 +277,49 @@ public enum Checks {
         }
     }
 
-    /// LVS-Tun: the director adds a 20-byte IPIP header, so a full-size client segment no longer
-    /// fits a 1500-byte path; advise clamping the MSS this host advertises from the VIP.
+    /// LVS-Tun: the director's headers (20 to 52 bytes) no longer let a full-size client segment
+    /// fit the path; advise clamping the MSS this host advertises from the VIP, by the largest
+    /// overhead of the encapsulations the profile takes in.
     static func mtu(_ p: Profile, _ o: CheckObservation) -> [Finding] {
         let facing = o.interfaces.compactMap { o.host.link(named: $0) }
         guard let smallest = facing.map(\.mtu).min() else { return [] }
-        let mss = smallest - 20 - 40
-        let vip = p.vips.first?.address.description ?? "VIP"
-        return [
-            .warn(
+        let t = p.tunnel ?? TunnelSettings()
+        var worst = (overhead: 0, what: "")
+        for type in t.types {
+            for outer in t.outer {
+                let n = Decapsulation.overhead(type, outer: outer)
+                if n > worst.overhead { worst = (n, "\(type.rawValue) over \(outer == .ipv4 ? "IPv4" : "IPv6")") }
+            }
+        }
+        if let wanted = MSSRuleset(p, facingMTU: smallest) {
+            let present = MSSRuleset.owned(in: o.host.nftTables)
+            let what = String(wanted.comment.dropFirst(MSSRuleset.mark.count + 2))
+            return [
+                present?.comment == wanted.comment
+                    ? .pass(
+                        "mtu.tunnel", "SYN-ACKs from the VIPs advertise a clamped MSS: \(what)",
+                        evidence: "nft list table inet \(MSSRuleset.table): comment \"\(present!.comment ?? "")\"")
+                    : .fail(
+                        "mtu.tunnel",
+                        "the MSS clamp the profile asks for is not in place: clients sending full-size segments may stall",
+                        evidence: present.map { "table inet \(MSSRuleset.table) holds: \($0.comment ?? "")" }
+                            ?? "no nftables table inet \(MSSRuleset.table)",
+                        fix: "rsagent apply -c PROFILE")
+            ]
+        }
+        // One finding per VIP family (a thousand VIPs share the advice), naming its first VIP.
+        let firsts = [p.vips.first { $0.address.isIPv4 }, p.vips.first { !$0.address.isIPv4 }].compactMap { $0 }
+        return firsts.map { v -> Finding in
+            // The segment inside: the path's MTU less the tunnel, the inner IP and TCP headers.
+            let mss = smallest - worst.overhead - (v.address.isIPv4 ? 20 : 40) - 20
+            return .warn(
                 "mtu.tunnel",
-                "the director's IPIP header costs 20 bytes: clients sending full \(smallest)-byte packets need PMTU discovery to work end to end, or large requests stall",
+                "the director's \(worst.what) headers cost \(worst.overhead) bytes: clients of \(v.address) sending full \(smallest)-byte packets need PMTU discovery to work end to end, or large requests stall",
                 evidence:
-                    "facing MTU \(smallest) (\(facing.map { "\($0.name) \($0.mtu)" }.joined(separator: ", "))), IPIP overhead 20",
-                fix: "iptables -t mangle -A OUTPUT -p tcp -s \(vip) --tcp-flags SYN,RST SYN -j TCPMSS --set-mss \(mss)")
-        ]
+                    "facing MTU \(smallest) (\(facing.map { "\($0.name) \($0.mtu)" }.joined(separator: ", "))), \(worst.what) overhead \(worst.overhead)",
+                fix: "set `tunnel: { mss: auto }` in the profile (or `mss: \(mss)`), then rsagent apply -c PROFILE"
+            )
+        }
     }
 
     /// One finding per route lookup: the director's packets must be delivered here (`route.in`),
@@ -311,7 +379,10 @@ public enum Checks {
         switch answer {
         case .route(let r) where r.kind == .unicast:
             let dev = r.oif.map { host.name(of: $0) } ?? "?"
-            let virtual = r.oif.flatMap { host.link($0) }.map { $0.isLoopback || $0.name == "tunl0" } ?? true
+            let virtual =
+                r.oif.flatMap { host.link($0) }.map {
+                    $0.isLoopback || DecapDevice.fallbackNames.values.contains($0.name)
+                } ?? true
             if virtual {
                 return .fail(
                     "route.reply", "\(replies) would leave by \(dev), which goes nowhere",

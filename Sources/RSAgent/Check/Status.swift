@@ -19,6 +19,12 @@ public struct StatusReport: Codable, Sendable, CommandReport {
         public var exists: Bool
         public var up: Bool
     }
+    /// A FOU port rsagent added (`ip fou add port N gue`), and whether it is still there.
+    public struct OwnedFOUPort: Codable, Sendable {
+        public var port: Int
+        public var family: IPFamily
+        public var present: Bool
+    }
     public struct Value: Codable, Sendable {
         public var all: Int?
         public var interface: Int?
@@ -57,6 +63,9 @@ public struct StatusReport: Codable, Sendable, CommandReport {
     public var adminState: AdminState
     public var addresses: [OwnedAddress]
     public var devices: [OwnedDevice]
+    public var fouPorts: [OwnedFOUPort] = []
+    /// The comment of rsagent's nftables table (`tunnel.mss`), or nil when there is none.
+    public var mssClamp: String?
     public var sysctls: [InterfaceSysctls]
     public var savedSysctls: [SavedSysctl]
     public var profile: ProfileView?
@@ -64,7 +73,8 @@ public struct StatusReport: Codable, Sendable, CommandReport {
     public var daemon: DaemonStatus?
 
     enum CodingKeys: String, CodingKey {
-        case schema, version, stateDir = "state_dir", adminState = "admin_state", addresses, devices, sysctls
+        case schema, version, stateDir = "state_dir", adminState = "admin_state", addresses, devices
+        case fouPorts = "fou_ports", mssClamp = "mss_clamp", sysctls
         case savedSysctls = "saved_sysctls", profile, daemon
     }
 
@@ -81,6 +91,8 @@ public struct StatusReport: Codable, Sendable, CommandReport {
         try c.encode(adminState, forKey: .adminState)
         try c.encode(addresses, forKey: .addresses)
         try c.encode(devices, forKey: .devices)
+        try c.encode(fouPorts, forKey: .fouPorts)
+        try c.encode(mssClamp, forKey: .mssClamp)
         try c.encode(sysctls, forKey: .sysctls)
         try c.encode(savedSysctls, forKey: .savedSysctls)
         try c.encode(profile, forKey: .profile)
@@ -125,6 +137,10 @@ extension Operations {
             },
             profile: nil,
             daemon: DaemonStatus.load(stateDir: stateDir))
+        report.mssClamp = MSSRuleset.owned(in: h.nftTables)?.comment
+        report.fouPorts = state.fouPorts.sorted().map {
+            .init(port: $0.port, family: $0.family, present: h.fouPorts.contains($0))
+        }
         if let profile, let path {
             let plan = Planner.plan(profile, host: h, state: state)
             report.profile = .init(
@@ -177,6 +193,13 @@ extension StatusReport {
             for d in devices { t.add(d.name, d.kind ?? "-", d.exists ? (d.up ? "up" : "down") : "missing") }
             out += t.render()
         }
+        if !fouPorts.isEmpty {
+            out += "\nFOU ports added by rsagent (GUE)\n"
+            var t = Table("PORT", "FAMILY", "STATE")
+            for p in fouPorts { t.add("\(p.port)", p.family.rawValue, p.present ? "present" : "missing") }
+            out += t.render()
+        }
+        if let m = mssClamp { out += "\nMSS clamp (nftables table inet \(MSSRuleset.table)): \(m)\n" }
         out += "\nARP and reverse-path filter (effective = max(all, interface))\n"
         var t = Table("INTERFACE", "ARP_IGNORE", "ARP_ANNOUNCE", "RP_FILTER")
         func cell(_ v: Value, _ isAll: Bool) -> String {

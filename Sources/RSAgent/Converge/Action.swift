@@ -10,8 +10,17 @@ public enum Action: Hashable, Sendable {
     case createDevice(name: String, kind: String)
     /// Mark an existing device as rsagent's (`--adopt`).
     case adoptDevice(name: String)
-    /// Load ipip, which creates `tunl0` (`ip link add tunl0 type ipip` makes the kernel do it).
-    case loadTunnelModule
+    /// Load the tunnel module of `kind`, which creates its fallback `device` (tunl0, sit0,
+    /// ip6tnl0, gre0, ip6gre0): `ip link add DEVICE type KIND` makes the kernel do it.
+    case loadTunnelModule(device: String, kind: String)
+    /// `ip [-6] fou add port N gue`: where the director's GUE packets arrive.
+    case addFOUPort(FOUPort)
+    /// `ip [-6] fou del port N`, for a port rsagent added.
+    case removeFOUPort(FOUPort)
+    /// `nft -f`: rsagent's table `inet rsagent` with the MSS clamp, replaced in one transaction.
+    case setMSSClamp(MSSRuleset)
+    /// `nft delete table inet rsagent`.
+    case removeMSSClamp
     /// `ip link set NAME up`. `restoreOnDown`: the device was down before rsagent's first
     /// change, so `down` sets it down again; a device someone took down later (and the daemon
     /// brought back) stays up.
@@ -38,6 +47,10 @@ public enum Action: Hashable, Sendable {
         case .createDevice: "create_device"
         case .adoptDevice: "adopt_device"
         case .loadTunnelModule: "load_tunnel_module"
+        case .addFOUPort: "add_fou_port"
+        case .removeFOUPort: "remove_fou_port"
+        case .setMSSClamp: "set_mss_clamp"
+        case .removeMSSClamp: "remove_mss_clamp"
         case .setLinkUp: "set_link_up"
         case .setSysctl: "set_sysctl"
         case .addAddress: "add_address"
@@ -54,7 +67,11 @@ public enum Action: Hashable, Sendable {
         switch self {
         case let .createDevice(n, k): "creating \(k) device \(n)"
         case let .adoptDevice(n): "adopting device \(n)"
-        case .loadTunnelModule: "loading the ipip module for tunl0"
+        case let .loadTunnelModule(d, k): "creating \(d) (loading the \(k) tunnel module)"
+        case let .addFOUPort(p): "adding FOU port \(p)"
+        case let .removeFOUPort(p): "removing FOU port \(p)"
+        case .setMSSClamp: "setting the MSS clamp (nftables table inet \(MSSRuleset.table))"
+        case .removeMSSClamp: "removing the MSS clamp (nftables table inet \(MSSRuleset.table))"
         case let .setLinkUp(n, _): "setting \(n) up"
         case let .setSysctl(k, _, to): "setting \(k) to \(to)"
         case let .addAddress(a, d): "adding \(a)/\(a.hostPrefixLength) to \(d)"
@@ -71,7 +88,12 @@ public enum Action: Hashable, Sendable {
         switch self {
         case let .createDevice(n, k): "create \(k) device \(n) (ip link add \(n) type \(k))"
         case let .adoptDevice(n): "adopt device \(n) as rsagent's"
-        case .loadTunnelModule: "load ipip to create tunl0 (ip link add tunl0 type ipip)"
+        case let .loadTunnelModule(d, k): "load \(k) tunnels to create \(d) (ip link add \(d) type \(k))"
+        case let .addFOUPort(p): "add FOU port \(p) (\(p.command(.add)))"
+        case let .removeFOUPort(p): "remove FOU port \(p) (\(p.command(.remove)))"
+        case let .setMSSClamp(r):
+            "clamp the MSS of SYN-ACKs from the VIPs: \(r.comment.dropFirst(MSSRuleset.mark.count + 2)) (nft table inet \(MSSRuleset.table))"
+        case .removeMSSClamp: "remove the MSS clamp (nft delete table inet \(MSSRuleset.table))"
         case let .setLinkUp(n, _): "set \(n) up (ip link set \(n) up)"
         case let .setSysctl(k, from, to): "\(k) \(from.map(String.init) ?? "?") -> \(to)"
         case let .addAddress(a, d): "add \(a)/\(a.hostPrefixLength) to \(d)"
@@ -86,8 +108,8 @@ public enum Action: Hashable, Sendable {
     /// The sign shown before the summary: + adds, - removes, ~ changes.
     public var sign: String {
         switch self {
-        case .createDevice, .addAddress, .loadTunnelModule: "+"
-        case .removeAddress, .deleteDevice: "-"
+        case .createDevice, .addAddress, .loadTunnelModule, .addFOUPort, .setMSSClamp: "+"
+        case .removeAddress, .deleteDevice, .removeFOUPort, .removeMSSClamp: "-"
         default: "~"
         }
     }

@@ -54,6 +54,16 @@ public struct DecapDevice: Hashable, Sendable {
         }
     }
 
+    /// The fallback device each tunnel kind's module creates: the only name rsagent makes
+    /// itself for these kinds (where a namespace got none), and so the only one it deletes.
+    public static let fallbackNames = [
+        "ipip": "tunl0", "sit": "sit0", "ip6tnl": "ip6tnl0", "gre": "gre0", "ip6gre": "ip6gre0",
+    ]
+    /// The module of each kind, for messages.
+    public static let modules = [
+        "ipip": "ipip", "sit": "sit", "ip6tnl": "ip6_tunnel", "gre": "ip_gre", "ip6gre": "ip6_gre",
+    ]
+
     static func `for`(_ type: TunnelType, outer: IPFamily, inner: IPFamily) -> DecapDevice {
         switch (type, outer, inner) {
         case (.gre, .ipv4, _): DecapDevice(name: "gre0", kind: "gre", module: "ip_gre", outer: .ipv4, inner: [inner])
@@ -68,10 +78,19 @@ public struct DecapDevice: Hashable, Sendable {
 }
 
 /// A FOU receive port (`ip [-6] fou add port N gue`): the UDP port where GUE arrives.
-public struct FOUPort: Hashable, Sendable, Comparable {
+public struct FOUPort: Hashable, Sendable, Comparable, Codable, CustomStringConvertible {
     public var port: Int
     public var family: IPFamily
+    public init(port: Int, family: IPFamily) { self.port = port; self.family = family }
     public static func < (a: FOUPort, b: FOUPort) -> Bool { (a.port, a.family) < (b.port, b.family) }
+    /// `6080 gue (IPv4)`
+    public var description: String { "\(port) gue (\(family == .ipv4 ? "IPv4" : "IPv6"))" }
+
+    public enum Change { case add, remove }
+    /// The `ip` command that does the same.
+    public func command(_ c: Change) -> String {
+        "ip \(family == .ipv6 ? "-6 " : "")fou \(c == .add ? "add" : "del") port \(port)\(c == .add ? " gue" : "")"
+    }
 }
 
 /// What a set of encapsulations needs on this realserver.

@@ -134,16 +134,43 @@ public final class Executor {
             return { [self] in
                 state.devices.removeAll { $0 == name }; try store.save(state)
             }
-        case .loadTunnelModule:
-            // A loaded module is harmless and its fallback tunl0 cannot be deleted; only a tunl0
+        case let .loadTunnelModule(name, kind):
+            // A loaded module is harmless and its fallback device cannot be deleted; only one
             // rsagent had to create itself is its own.
-            guard try host.ensureTunnelDevice() else { return nil }
-            state.devices.append("tunl0")
+            guard try host.ensureTunnelDevice(name: name, kind: kind) else { return nil }
+            state.devices.append(name)
             try store.save(state)
             return { [self] in
-                try host.deleteDevice(name: "tunl0")
-                state.devices.removeAll { $0 == "tunl0" }
+                try host.deleteDevice(name: name)
+                state.devices.removeAll { $0 == name }
                 try store.save(state)
+            }
+        case let .addFOUPort(port):
+            // Recorded first: a FOU port carries no owner mark, and a `kill -9` between the
+            // two must still leave it known as rsagent's.
+            // On failure the record stays: the kernel may have added it all the same (its answer
+            // lost), and `down` removes only a recorded port that is there.
+            let recorded = !state.fouPorts.contains(port)
+            if recorded { state.fouPorts.append(port); try store.save(state) }
+            try host.addFOUPort(port)
+            return { [self] in
+                try host.deleteFOUPort(port)
+                if recorded { state.fouPorts.removeAll { $0 == port }; try store.save(state) }
+            }
+        case let .setMSSClamp(ruleset):
+            try host.replaceMSSClamp(ruleset)
+            return { [host] in try host.removeMSSClamp() }
+        case .removeMSSClamp:
+            try host.removeMSSClamp()
+            return nil
+        case let .removeFOUPort(port):
+            try host.deleteFOUPort(port)
+            state.fouPorts.removeAll { $0 == port }
+            try store.save(state)
+            return { [self] in
+                state.fouPorts.append(port)
+                try store.save(state)
+                try host.addFOUPort(port)
             }
         case let .setLinkUp(name, restoreOnDown):
             let recorded = restoreOnDown && !state.linksSetUp.contains(name)
@@ -194,9 +221,9 @@ public final class Executor {
             return { [self] in
                 state.devices.append(name)
                 try store.save(state)
-                // The same kind as deleted: tunl0 comes back by loading ipip, as it was made.
-                if kind == "ipip" && name == "tunl0" {
-                    _ = try host.ensureTunnelDevice()
+                // The same kind as deleted: a fallback tunnel device comes back as it was made.
+                if DecapDevice.fallbackNames[kind] == name {
+                    _ = try host.ensureTunnelDevice(name: name, kind: kind)
                 } else {
                     try host.createDevice(name: name, kind: kind)
                 }

@@ -36,8 +36,12 @@ public enum Explain {
         switch (action, e) {
         case (.createDevice(_, "dummy"), EOPNOTSUPP):
             return "kernel lacks dummy device support (modprobe dummy) — the kernel said \(reasonOf(error))"
-        case (.loadTunnelModule, _):
-            return "kernel lacks IP-in-IP tunnel support (modprobe ipip) — the kernel said \(reasonOf(error))"
+        case (.loadTunnelModule(let device, let kind), _):
+            let module = DecapDevice.modules[kind] ?? kind
+            return
+                "kernel lacks \(kind) tunnel support for \(device) (modprobe \(module)) — the kernel said \(reasonOf(error))"
+        case (.addFOUPort, ENOENT):
+            return "kernel lacks FOU support (modprobe fou) — the kernel said \(reasonOf(error))"
         case (.addAddress, EEXIST):
             return
                 "address already assigned by another program (not owned by rsagent) — the kernel said \(reasonOf(error))"
@@ -71,8 +75,17 @@ public enum Explain {
         case (.createDevice(_, "dummy"), EOPNOTSUPP):
             return
                 "load the module with `modprobe dummy` (package linux-modules-extra on some distributions), or use `device: lo`"
-        case (.loadTunnelModule, _):
-            return "load the module with `modprobe ipip`; LVS-Tun cannot work without it"
+        case (.loadTunnelModule(_, let kind), _):
+            return
+                "load the module with `modprobe \(DecapDevice.modules[kind] ?? kind)`; the director's tunnel packets are dropped without it"
+        case (.addFOUPort, ENOENT):
+            return "load the module with `modprobe fou`; GUE packets are dropped without it"
+        case (.setMSSClamp, _):
+            return
+                "check that libnftables1 is installed (apt install libnftables1) and the kernel has nf_tables (modprobe nf_tables); or set tunnel.mss: off"
+        case (.addFOUPort, EADDRINUSE):
+            return
+                "another program listens on that UDP port; free it or have the director send GUE to another `--tun-port`"
         case (.addAddress, EEXIST):
             return "take it over with `rsagent apply --adopt`, or drop it from the profile"
         case (.createDevice, EEXIST):

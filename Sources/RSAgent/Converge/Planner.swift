@@ -19,11 +19,21 @@ public enum Planner {
         var plan = Plan()
         plan.interfaces = facingInterfaces(profile, host: host, plan: &plan)
         planDevice(profile, host: host, state: state, options: options, plan: &plan)
+        planDecapsulation(profile, host: host, state: state, plan: &plan)
         plan.actions += sysctlActions(profile, interfaces: plan.interfaces, host: host)
+        planMSSClamp(profile, host: host, interfaces: plan.interfaces, plan: &plan)
         planAddresses(profile, host: host, options: options, plan: &plan)
         planStaleDevices(profile, host: host, state: state, plan: &plan)
         planStaleSysctls(profile, interfaces: plan.interfaces, host: host, state: state, plan: &plan)
+        planStaleFOUPorts(profile, host: host, state: state, plan: &plan)
         return plan
+    }
+
+    /// "Before rsagent" is only what rsagent saw before its first change here: nothing of it in
+    /// state_dir or in the kernel, and no claim on the namespace. A device found down later was
+    /// taken down by someone else; bringing it back is a repair `down` keeps.
+    static func isFirstChange(_ profile: Profile, host: HostState, state: AgentState) -> Bool {
+        state.isEmpty && host.ownedAddresses.isEmpty && host.namespaceOwner != profile.stateDir
     }
 
     /// The interfaces the director's packets arrive on: the profile's, else the default route's.
@@ -57,16 +67,15 @@ public enum Planner {
         plan: inout Plan
     ) {
         let name = profile.deviceName
-        // "Before rsagent" is only what rsagent saw before its first change here: nothing of
-        // it in state_dir or in the kernel, and no claim on the namespace. A device found down
-        // later was taken down by someone else; bringing it back is a repair `down` keeps.
-        let first = state.isEmpty && host.ownedAddresses.isEmpty && host.namespaceOwner != profile.stateDir
+        let first = isFirstChange(profile, host: host, state: state)
         switch profile.device {
         case .lo, .tunl0:
             if let l = host.link(named: name) {
                 if !l.isUp { plan.actions.append(.setLinkUp(name: name, restoreOnDown: first)) }
             } else if profile.device == .tunl0 {
-                plan.actions += [.loadTunnelModule, .setLinkUp(name: name, restoreOnDown: first)]
+                plan.actions += [
+                    .loadTunnelModule(device: name, kind: "ipip"), .setLinkUp(name: name, restoreOnDown: first),
+                ]
             } else {
                 plan.conflicts.append(
                     Conflict(
@@ -104,6 +113,84 @@ public enum Planner {
         }
     }
 
+    /// `mode: tun`: every device that decapsulates what the director sends, up (created by
+    /// loading its module when missing), and the FOU ports GUE arrives on. The VIP device
+    /// itself is `planDevice`'s.
+    static func planDecapsulation(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
+        guard let d = profile.decapsulation else { return }
+        let first = isFirstChange(profile, host: host, state: state)
+        for dev in d.devices where dev.name != profile.deviceName {
+            guard let l = host.link(named: dev.name) else {
+                plan.actions += [
+                    .loadTunnelModule(device: dev.name, kind: dev.kind),
+                    .setLinkUp(name: dev.name, restoreOnDown: first),
+                ]
+                continue
+            }
+            if let kind = l.kind, kind != dev.kind {
+                plan.conflicts.append(
+                    Conflict(
+                        id: "tunnel.foreign",
+                        message:
+                            "device \(dev.name) exists but is a \(kind) device, not the kernel's \(dev.kind) fallback device: the director's \(dev.outer == .ipv4 ? "IPv4" : "IPv6") tunnel packets cannot be decapsulated; rename or delete that device"
+                    ))
+                continue
+            }
+            if !l.isUp { plan.actions.append(.setLinkUp(name: dev.name, restoreOnDown: first)) }
+        }
+        for p in d.fouPorts where !host.fouPorts.contains(p) { plan.actions.append(.addFOUPort(p)) }
+    }
+
+    /// `tunnel.mss`: rsagent's nftables table, made or replaced when its comment (values and a
+    /// digest of the rules) differs from the profile's, removed when the profile asks for none.
+    /// A table of that name that is not rsagent's is a conflict, never touched.
+    static func planMSSClamp(_ profile: Profile, host: HostState, interfaces: [String], plan: inout Plan) {
+        let mtu = interfaces.compactMap { host.link(named: $0)?.mtu }.min()
+        let wanted = MSSRuleset(profile, facingMTU: mtu)
+        let present = host.nftTables.first { $0.name == MSSRuleset.table }
+        if let present, MSSRuleset.owned(in: [present]) == nil {
+            if wanted != nil {
+                plan.conflicts.append(
+                    Conflict(
+                        id: "mss.foreign",
+                        message:
+                            "nftables table inet \(MSSRuleset.table) exists but was not made by rsagent: rsagent will not replace it to clamp the MSS; rename that table, or set tunnel.mss: off"
+                    ))
+            }
+            return
+        }
+        if let wanted {
+            if present?.comment != wanted.comment { plan.actions.append(.setMSSClamp(wanted)) }
+        } else if present != nil {
+            plan.actions.append(.removeMSSClamp)
+        }
+    }
+
+    /// FOU ports rsagent added for an earlier profile (GUE dropped, another port): removed.
+    static func planStaleFOUPorts(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
+        guard plan.conflicts.isEmpty else { return }
+        let wanted = Set(profile.decapsulation?.fouPorts ?? [])
+        for p in state.fouPorts.sorted() where !wanted.contains(p) && host.fouPorts.contains(p) {
+            plan.actions.append(.removeFOUPort(p))
+        }
+    }
+
+    /// The `rp_filter` value each device needs, in order: in tun mode each decapsulating
+    /// device that takes in IPv4 (`Decapsulation.rpFilter`: the profile's value where the
+    /// device holds the VIPs, else 0), then the facing interfaces (the profile's value). None
+    /// for `rp_filter: leave`.
+    static func rpFilterTargets(_ profile: Profile, interfaces: [String]) -> [(device: String, value: Int)] {
+        guard let target = profile.rpFilter.value else { return [] }
+        var out: [(device: String, value: Int)] = []
+        if let d = profile.decapsulation {
+            for dev in d.devices where d.rpFilter[dev.name] != nil {
+                out.append((dev.name, dev.name == profile.deviceName ? target : 0))
+            }
+        }
+        for i in interfaces where !out.contains(where: { $0.device == i }) { out.append((i, target)) }
+        return out
+    }
+
     /// Sysctl writes. ARP values are a floor (`arp_ignore` 2 is as safe as 1; effective =
     /// max(all, dev)); `rp_filter` is an exact target. Nothing is written that already holds.
     static func sysctlActions(_ profile: Profile, interfaces: [String], host: HostState) -> [Action] {
@@ -125,16 +212,13 @@ public enum Planner {
                 }
             }
         }
-        if let target = profile.rpFilter.value {
-            let devices = (profile.mode == .tun ? [profile.deviceName] : []) + interfaces
-            let all = SysctlKey(SysctlKey.allInterfaces, .rpFilter)
-            for d in devices {
-                let k = SysctlKey(d, .rpFilter)
-                // Loose (2) is the maximum, so the device value alone decides. Off (0) also
-                // needs `all` at 0, or max(all, dev) keeps filtering.
-                if host.sysctls[k] != target && !(target == 2 && host.effective(k) == 2) { write(k, target) }
-                if target == 0 && (host.sysctls[all] ?? 0) != 0 { write(all, 0) }
-            }
+        let all = SysctlKey(SysctlKey.allInterfaces, .rpFilter)
+        for (d, value) in rpFilterTargets(profile, interfaces: interfaces) {
+            let k = SysctlKey(d, .rpFilter)
+            // Loose (2) is the maximum, so the device value alone decides. Off (0) also needs
+            // `all` at 0, or max(all, dev) keeps filtering.
+            if host.sysctls[k] != value && !(value == 2 && host.effective(k) == 2) { write(k, value) }
+            if value == 0 && (host.sysctls[all] ?? 0) != 0 { write(all, 0) }
         }
         return out
     }
@@ -149,12 +233,9 @@ public enum Planner {
             case .interfaces: for i in interfaces { keys.insert(SysctlKey(i, name)) }
             }
         }
-        if let target = profile.rpFilter.value {
-            for d in (profile.mode == .tun ? [profile.deviceName] : []) + interfaces {
-                keys.insert(SysctlKey(d, .rpFilter))
-            }
-            if target == 0 { keys.insert(SysctlKey(SysctlKey.allInterfaces, .rpFilter)) }
-        }
+        let targets = rpFilterTargets(profile, interfaces: interfaces)
+        for (d, _) in targets { keys.insert(SysctlKey(d, .rpFilter)) }
+        if targets.contains(where: { $0.value == 0 }) { keys.insert(SysctlKey(SysctlKey.allInterfaces, .rpFilter)) }
         return keys
     }
 
@@ -185,9 +266,10 @@ public enum Planner {
             keys.append(SysctlKey(SysctlKey.allInterfaces, name))
             if profile.arp.scope == .interfaces { keys += interfaces.map { SysctlKey($0, name) } }
         }
-        if profile.rpFilter.value != nil {
+        let targets = rpFilterTargets(profile, interfaces: interfaces)
+        if !targets.isEmpty {
             keys.append(SysctlKey(SysctlKey.allInterfaces, .rpFilter))
-            keys += ((profile.mode == .tun ? [profile.deviceName] : []) + interfaces).map { SysctlKey($0, .rpFilter) }
+            keys += targets.map { SysctlKey($0.device, .rpFilter) }
         }
         return keys
     }
@@ -277,20 +359,24 @@ public enum Planner {
 
     /// Devices rsagent created for an earlier profile and no longer needs.
     static func planStaleDevices(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
+        let needed = Set([profile.deviceName] + (profile.decapsulation?.devices.map(\.name) ?? []))
         for (name, kind) in deletableDevices(host: host, state: state).sorted(by: { $0.key < $1.key })
-        where name != profile.deviceName {
+        where !needed.contains(name) {
             plan.actions.append(.deleteDevice(name: name, kind: kind))
         }
     }
 
     /// The devices rsagent recorded as its own that are still there and of a kind rsagent
-    /// creates (a dummy device, or a tunl0 it had to make itself), with their kind. A name in
+    /// creates (a dummy device, or a fallback tunnel device it had to make itself), with their
+    /// kind. A name in
     /// the state file now held by another kind of device (someone deleted ours and made a
     /// VLAN of that name) is not rsagent's to delete.
     static func deletableDevices(host: HostState, state: AgentState) -> [String: String] {
         var out: [String: String] = [:]
         for name in state.devices {
-            if let kind = host.link(named: name)?.kind, ["dummy", "ipip"].contains(kind) { out[name] = kind }
+            if let kind = host.link(named: name)?.kind, kind == "dummy" || DecapDevice.fallbackNames[kind] == name {
+                out[name] = kind
+            }
         }
         return out
     }
@@ -320,6 +406,8 @@ public enum Planner {
                 )
             }
         }
+        for p in state.fouPorts.sorted() where host.fouPorts.contains(p) { plan.actions.append(.removeFOUPort(p)) }
+        if MSSRuleset.owned(in: host.nftTables) != nil { plan.actions.append(.removeMSSClamp) }
         for name in state.linksSetUp.sorted() where deleted[name] == nil {
             if let l = host.link(named: name), l.isUp { plan.actions.append(.setLinkDown(name: name)) }
         }

@@ -91,6 +91,8 @@ extension Action {
         case .setSysctl, .restoreSysctl: "sysctl"
         case .setLinkUp, .setLinkDown: "link"
         case .createDevice, .adoptDevice, .deleteDevice, .loadTunnelModule: "device"
+        case .addFOUPort, .removeFOUPort: "fou_port"
+        case .setMSSClamp, .removeMSSClamp: "mss_clamp"
         }
     }
 }

@@ -37,6 +37,8 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
     private var toldReady = false
     /// The sysctls the last pass asserted, re-read between passes.
     private var asserted: [SysctlKey] = []
+    /// The comment of the MSS clamp the last pass asserted (`tunnel.mss`), re-read with the sysctls.
+    private var assertedMSS: String?
     private var nextSysctlRead = 0.0
     private var nextRetry = 0.0
     /// Another rsagent daemon seen removing this profile's VIPs (possible only where it cannot
@@ -101,7 +103,7 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
         let events = try EventSocket()
         converge(host, causes: ["start"])
         logger.info(
-            "running: watching links, addresses and rp_filter; ARP sysctls re-read every 0.5 s; full check every \(Int(resyncInterval)) s"
+            "running: watching links, addresses and rp_filter; ARP sysctls (and FOU ports) re-read every 0.5 s; full check every \(Int(resyncInterval)) s"
         )
         // Start-up is over (listeners bound, first pass done): its code need not stay resident.
         let pagedOut = pageOutStartupCode()
@@ -135,7 +137,7 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
             }
             let now = monotonicSeconds()
             if now >= nextSysctlRead {
-                causes += sysctlDrift(host)
+                causes += sysctlDrift(host) + fouDrift(host)
                 nextSysctlRead = now + 0.5
             }
             if now >= nextFull {
@@ -194,7 +196,10 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
             if !converged {
                 return "device \(dev) \(removed ? "was deleted" : isUp ? "is up" : "went down") while not converged"
             }
-            guard dev == p.deviceName || (p.interfaces ?? facing).contains(dev) else { return nil }
+            guard
+                dev == p.deviceName || (p.interfaces ?? facing).contains(dev)
+                    || (p.decapsulation?.devices.contains { $0.name == dev } ?? false)
+            else { return nil }
             return removed ? "device \(dev) was deleted" : (isUp ? nil : "device \(dev) went down")
         case .netconf(let index, let rp):
             let dev = index == -1 ? "all" : index == -2 ? "default" : name(InterfaceIndex(rawValue: index))
@@ -247,6 +252,33 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
         }
     }
 
+    /// Re-reads the FOU ports and the MSS clamp the profile needs; a cause per one that is
+    /// gone or changed. Nothing announces those changes to rsagent (generic netlink has no FOU
+    /// events; an nftables monitor would be one more socket), so they are read with the
+    /// sysctls, twice a second: a dump each, only when the profile has them.
+    private func fouDrift(_ host: KernelHost) -> [String] {
+        guard converged else { return [] }
+        var causes: [String] = []
+        if let wanted = profile.decapsulation?.fouPorts, !wanted.isEmpty {
+            do {
+                let present = try host.observeFOUPorts()
+                causes += wanted.filter { !present.contains($0) }.map {
+                    "FOU port \($0) is gone (deleted by hand: the kernel announces no such change)"
+                }
+            } catch {
+                causes.append("reading the FOU ports failed: \(error)")
+            }
+        }
+        if let wanted = assertedMSS {
+            let present = MSSRuleset.owned(in: (try? NFTables.inetTables()) ?? [])
+            if present?.comment != wanted {
+                causes.append(
+                    "the MSS clamp (nftables table inet \(MSSRuleset.table)) is \(present == nil ? "gone" : "changed")")
+            }
+        }
+        return causes
+    }
+
     private func converge(_ host: KernelHost, causes: [String]) {
         nextRetry = monotonicSeconds() + 2
         let p = profile
@@ -288,6 +320,8 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
         }
         facing = result.interfaces
         asserted = Planner.assertedSysctlKeys(p, interfaces: facing)
+        assertedMSS =
+            MSSRuleset(p, facingMTU: result.interfaces.compactMap { observed.link(named: $0)?.mtu }.min())?.comment
         // From the links this pass observed. A renamed device keeps its old entry until its
         // rename event is seen: the pass may run between the rename and the event.
         let links = host.linkIndexes, names = Set(facing + (profile.interfaces ?? []))

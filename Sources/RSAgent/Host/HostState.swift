@@ -12,6 +12,10 @@ public struct HostState: Sendable {
     public var defaultRouteInterface: String?
     /// The `state_dir` whose rsagent claimed this network namespace (`NamespaceClaim`), if any.
     public var namespaceOwner: String?
+    /// The FOU receive ports (`ip fou show`); empty while the fou module is not loaded.
+    public var fouPorts: Set<FOUPort> = []
+    /// The nftables `inet` tables (`nft list tables inet`), for the MSS clamp's own.
+    public var nftTables: [NFTable] = []
 
     public init(
         links: [Link] = [], addresses: [Address] = [], sysctls: [SysctlKey: Int] = [:],
@@ -47,7 +51,21 @@ public struct AgentState: Codable, Sendable, Equatable {
     public var devices: [String] = []
     /// Devices that were down and that rsagent set up (`down` sets them down again).
     public var linksSetUp: [String] = []
+    /// FOU ports rsagent added (recorded before the request; FOU ports carry no owner mark).
+    public var fouPorts: [FOUPort] = []
 
     public init() {}
-    public var isEmpty: Bool { sysctls.isEmpty && devices.isEmpty && linksSetUp.isEmpty }
+    public var isEmpty: Bool { sysctls.isEmpty && devices.isEmpty && linksSetUp.isEmpty && fouPorts.isEmpty }
+
+    enum CodingKeys: String, CodingKey { case version, sysctls, devices, linksSetUp, fouPorts }
+
+    /// State files written before a key existed lack it: it reads as empty.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        version = try c.decodeIfPresent(Int.self, forKey: .version) ?? 1
+        sysctls = try c.decodeIfPresent([String: SavedSysctl].self, forKey: .sysctls) ?? [:]
+        devices = try c.decodeIfPresent([String].self, forKey: .devices) ?? []
+        linksSetUp = try c.decodeIfPresent([String].self, forKey: .linksSetUp) ?? []
+        fouPorts = try c.decodeIfPresent([FOUPort].self, forKey: .fouPorts) ?? []
+    }
 }

@@ -10,8 +10,17 @@ public protocol HostSystem: AnyObject {
     func deleteDevice(name: String) throws
     func setLink(name: String, up: Bool) throws
     func setAlias(name: String, alias: String) throws
-    /// Makes sure `tunl0` exists (loading ipip); true when rsagent had to create it itself.
-    func ensureTunnelDevice() throws -> Bool
+    /// Makes sure the fallback tunnel device `name` of `kind` exists (loading its module);
+    /// true when rsagent had to create it itself.
+    func ensureTunnelDevice(name: String, kind: String) throws -> Bool
+    /// `ip [-6] fou add port N gue` (EEXIST: already there, not an error).
+    func addFOUPort(_ port: FOUPort) throws
+    /// `ip [-6] fou del port N` (ENOENT: already gone, not an error).
+    func deleteFOUPort(_ port: FOUPort) throws
+    /// Replaces rsagent's nftables table with `ruleset` (one transaction).
+    func replaceMSSClamp(_ ruleset: MSSRuleset) throws
+    /// Deletes rsagent's nftables table (already gone: not an error).
+    func removeMSSClamp() throws
     /// Adds with rsagent's mark; `replace` re-marks an existing address in place (no gap).
     func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws
     func deleteAddress(_ ip: IPAddress, prefix: Int, device: String) throws

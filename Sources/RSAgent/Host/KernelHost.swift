@@ -29,6 +29,9 @@ public final class KernelHost: HostSystem {
             links: links, addresses: addresses, sysctls: sysctls,
             defaultRouteInterface: defaultRouteInterface(links))
         h.namespaceOwner = NamespaceClaims.owner()
+        // Unreadable FOU ports read as none: adding them then says what the kernel refuses.
+        h.fouPorts = (try? observeFOUPorts()) ?? []
+        h.nftTables = (try? NFTables.inetTables()) ?? []
         return h
     }
 
@@ -80,23 +83,64 @@ public final class KernelHost: HostSystem {
         try socket.setLink(try index(name), name: name, alias: alias)
     }
 
-    /// Makes sure `tunl0` exists. Equivalent to: `ip link add tunl0 type ipip`, which makes the
-    /// kernel load the ipip module itself (`request_module("rtnl-link-ipip")`, CAP_NET_ADMIN is
-    /// enough: nothing is spawned). Loading the module creates the fallback `tunl0` in every
-    /// namespace, so the request then ends in EEXIST; if it succeeds instead, this namespace got
-    /// no fallback device (`net.core.fb_tunnels_only_for_init_net`) and rsagent made `tunl0`:
-    /// returns true, and the device is rsagent's to delete.
-    public func ensureTunnelDevice() throws -> Bool {
+    /// Makes sure the fallback tunnel device `name` (tunl0, sit0, ip6tnl0, gre0, ip6gre0)
+    /// exists. Equivalent to: `ip link add tunl0 type ipip`, which makes the kernel load the
+    /// module itself (`request_module("rtnl-link-ipip")`, CAP_NET_ADMIN is enough: nothing is
+    /// spawned). Loading the module creates the fallback device in every namespace, so the
+    /// request then ends in EEXIST; if it succeeds instead, this namespace got no fallback
+    /// device (`net.core.fb_tunnels_only_for_init_net`) and rsagent made it: returns true, and
+    /// the device is rsagent's to delete.
+    public func ensureTunnelDevice(name: String, kind: String) throws -> Bool {
         var created = false
         do {
-            try socket.createLink(name: "tunl0", kind: "ipip")
+            try socket.createLink(name: name, kind: kind)
             created = true
         } catch let e as NetlinkError where e.errno == EEXIST {
             created = false
         }
-        indexByName["tunl0"] = nil
-        _ = try index("tunl0")
+        indexByName[name] = nil
+        _ = try index(name)
         return created
+    }
+
+    /// The FOU socket, opened on first use: resolving the `fou` family loads its module, so a
+    /// host that never asks for GUE never gets it.
+    private var fou: FOUSocket?
+    private func fouSocket() throws -> FOUSocket {
+        if let fou { return fou }
+        let f = try FOUSocket()
+        fou = f
+        return f
+    }
+
+    public func addFOUPort(_ p: FOUPort) throws {
+        do { try fouSocket().add(FOUReceivePort(port: p.port, ipv6: p.family == .ipv6)) } catch let e
+            as NetlinkError where e.errno == EEXIST
+        {}
+    }
+
+    public func deleteFOUPort(_ p: FOUPort) throws {
+        do { try fouSocket().delete(FOUReceivePort(port: p.port, ipv6: p.family == .ipv6)) } catch let e
+            as NetlinkError where e.errno == ENOENT
+        {}
+    }
+
+    /// `nft -f` with the ruleset's commands, through libnftables.
+    public func replaceMSSClamp(_ ruleset: MSSRuleset) throws {
+        try NFTables().run(ruleset.commands, operation: "nft: replacing table inet \(MSSRuleset.table) (MSS clamp)")
+    }
+
+    public func removeMSSClamp() throws {
+        guard MSSRuleset.owned(in: (try? NFTables.inetTables()) ?? []) != nil else { return }
+        try NFTables().run(MSSRuleset.deleteCommand, operation: "nft delete table inet \(MSSRuleset.table)")
+    }
+
+    /// The GUE receive ports (`ip fou show`; `ip -6 fou show`), read only where the fou module
+    /// is loaded (`/sys/module/fou`): asking otherwise would load it.
+    func observeFOUPorts() throws -> Set<FOUPort> {
+        guard access("/sys/module/fou", F_OK) == 0 else { return [] }
+        return Set(
+            try fouSocket().ports().filter(\.gue).map { FOUPort(port: $0.port, family: $0.ipv6 ? .ipv6 : .ipv4) })
     }
 
     public func addAddress(_ ip: IPAddress, prefix: Int, device: String, replace: Bool) throws {

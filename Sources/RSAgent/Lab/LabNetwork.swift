@@ -133,7 +133,11 @@ public struct LabNetwork: Sendable {
             for h in hosts {
                 let s = try NamedNamespace.within(h.namespace) { try RouteSocket() }
                 let links = try s.links()
-                for l in links { try s.setLink(l.index, name: l.name, up: true) }
+                // Only the lab's own links: with tunnel modules loaded, a new namespace also gets
+                // their fallback devices (gre0, gretap0, …), some of which refuse to come up.
+                for l in links where l.name == "lo" || l.name == "eth0" {
+                    try s.setLink(l.index, name: l.name, up: true)
+                }
                 let eth0 = links.first { $0.name == "eth0" }!
                 try s.addAddress(
                     AddressRequest(index: eth0.index, device: "eth0", address: h.address, prefixLength: 24, proto: 0))

@@ -4,7 +4,7 @@ import Netlink
 public enum Mode: String, Sendable, Codable, CaseIterable {
     /// LVS-DR: the frame arrives with the VIP as destination, only the MAC rewritten.
     case dr
-    /// LVS-Tun: the packet arrives IP-in-IP on `tunl0`.
+    /// LVS-Tun: the packet arrives encapsulated (ipip, GUE or GRE; `tunnel:`).
     case tun
 }
 
@@ -39,6 +39,23 @@ public enum RPFilterPolicy: String, Sendable, Codable, CaseIterable {
 /// (weight 0, wait for the VIP services' connections to end, up to `drain_timeout`) and then
 /// remove them.
 public enum OnStop: String, Sendable, Codable, CaseIterable { case keep, remove, drain }
+
+/// `tunnel:` — what the director sends in `mode: tun` (its `ipvsadm --tun-type`, `--tun-port`,
+/// and the families of its tunnel packets).
+public struct TunnelSettings: Hashable, Sendable, Codable {
+    /// Each encapsulation accepted at once (a director being moved from ipip to GUE sends both).
+    public var types: [TunnelType] = [.ipip]
+    /// GUE's UDP port (`--tun-port`).
+    public var port: Int?
+    /// The outer header's families: the director's address family towards this realserver.
+    public var outer: [IPFamily] = [.ipv4]
+    /// `mss: auto | N | off`: clamp the MSS of SYN-ACKs from the VIPs (`MSSRuleset`).
+    public var mss: MSSClamp = .off
+
+    public init(types: [TunnelType] = [.ipip], port: Int? = nil, outer: [IPFamily] = [.ipv4], mss: MSSClamp = .off) {
+        self.types = types; self.port = port; self.outer = outer; self.mss = mss
+    }
+}
 
 /// `tcp/80`: a service the VIP carries (checked by `rsagent check`, counted by the load report).
 public struct ServicePort: Hashable, Sendable, Codable, CustomStringConvertible {
@@ -172,6 +189,18 @@ public struct Profile: Hashable, Sendable, Codable {
     public var initialState: AdminState = .ready
     /// `on_stop: drain`: the longest wait for connections to end, seconds.
     public var drainTimeout: Double = 300
+    /// `mode: tun`: the encapsulations to take in (ipip over IPv4 unless the profile says).
+    public var tunnel: TunnelSettings?
+
+    /// `mode: tun`: the devices, FOU ports and rp_filter values the tunnel settings need for
+    /// these VIPs; nil for `mode: dr`.
+    public var decapsulation: Decapsulation? {
+        guard mode == .tun else { return nil }
+        let t = tunnel ?? TunnelSettings()
+        return Decapsulation(
+            types: t.types, outer: t.outer, vipFamilies: Set(vips.map { IPFamily(of: $0.address) }),
+            vipDevice: deviceName, port: t.port)
+    }
 
     public static let defaultStateDir = "/var/lib/rsagent"
     public static let defaultDummyName = "lvs0"

@@ -9,7 +9,7 @@ import YAML
 extension ProfileDecoder {
     /// `include:` — one pattern or a list; each matching file holds only `vips:`, merged into
     /// this profile. Its problems carry its own file name.
-    mutating func decodeIncludes(_ n: Node, mode: Mode, problems out: inout [ProfileProblem]) -> [VIP] {
+    mutating func decodeIncludes(_ n: Node, ipv4Only: Bool, problems out: inout [ProfileProblem]) -> [VIP] {
         var patterns: [Node] = []
         if case .sequence = n { patterns = list(n, "include") } else { patterns = [n] }
         guard let readInclude else {
@@ -22,7 +22,7 @@ extension ProfileDecoder {
             for (path, text) in readInclude(pattern) {
                 var sub = ProfileDecoder(file: path)
                 sub.seenVIPs = seenVIPs
-                vips += sub.decodeIncluded(text, mode: mode)
+                vips += sub.decodeIncluded(text, ipv4Only: ipv4Only)
                 seenVIPs = sub.seenVIPs
                 out += sub.problems.sorted { ($0.line, $0.column) < ($1.line, $1.column) }
             }
@@ -31,7 +31,7 @@ extension ProfileDecoder {
     }
 
     /// One included file: a mapping with `vips:` and nothing else.
-    mutating func decodeIncluded(_ text: String?, mode: Mode) -> [VIP] {
+    mutating func decodeIncluded(_ text: String?, ipv4Only: Bool) -> [VIP] {
         guard let text else {
             problems.append(
                 ProfileProblem(
@@ -53,10 +53,10 @@ extension ProfileDecoder {
             return []  // an empty file adds nothing
         }
         let f = fields(root, IncludedFileKey.self, context: "an included file (only `vips:` may be set here)")
-        return f[.vips].map { decodeVIPs($0, mode: mode, allowEmpty: true) } ?? []
+        return f[.vips].map { decodeVIPs($0, ipv4Only: ipv4Only, allowEmpty: true) } ?? []
     }
 
-    mutating func decodeVIPs(_ n: Node, mode: Mode, allowEmpty: Bool = false) -> [VIP] {
+    mutating func decodeVIPs(_ n: Node, ipv4Only: Bool, allowEmpty: Bool = false) -> [VIP] {
         guard case .sequence(let items, _) = n else {
             problem(n, "`vips` must be a list (`[a, b]` or one `- item` per line)")
             return []
@@ -85,10 +85,10 @@ extension ProfileDecoder {
                 let at = first.file == file ? "on line \(first.line)" : "in \(first.file) on line \(first.line)"
                 problem(addrNode, "VIP \(ip) is listed twice (first \(at))"); continue
             }
-            if mode == .tun && !ip.isIPv4 {
+            if ipv4Only && !ip.isIPv4 {
                 problem(
                     addrNode,
-                    "VIP \(ip) is IPv6, but LVS-Tun over tunl0 carries IPv4 only; use `mode: dr` for IPv6 VIPs")
+                    "VIP \(ip) is IPv6, but tunl0 holds IPv4 VIPs only; for IPv6 VIPs in tun mode say `device: lo`")
                 continue
             }
             seen[ip] = (file, addrNode.mark.line)

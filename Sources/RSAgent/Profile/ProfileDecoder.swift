@@ -97,7 +97,12 @@ public struct ProfileDecoder {
         let (device, deviceName) = decodeDevice(top, mode: mode)
         let interfaces = top[.interfaces].map { decodeInterfaces($0) }
         var included: [ProfileProblem] = []
-        let vips = decodeAllVIPs(top, mode: mode, root: root, included: &included)
+        let vips = decodeAllVIPs(top, ipv4Only: mode == .tun && device == .tunl0, root: root, included: &included)
+        let tunnel = mode == .tun ? decodeTunnel(top[.tunnel], vips: vips) : nil
+        if mode == .dr, let n = top[.tunnel] {
+            problem(
+                n, "`tunnel:` is for `mode: tun` (what the director's tunnel packets are); remove it for `mode: dr`")
+        }
         let arp = top[.arp].map { decodeARP($0) } ?? ARPSettings()
         let rp: RPFilterPolicy = top[.rpFilter].flatMap { choice($0, "rp_filter") } ?? (mode == .tun ? .loose : .leave)
         let load = top[.load].map { decodeLoad($0) }
@@ -116,6 +121,7 @@ public struct ProfileDecoder {
             arp: arp, rpFilter: rp, load: load, testService: test, stateDir: stateDir, onStop: onStop,
             initialState: initial)
         profile.drainTimeout = drainTimeout
+        profile.tunnel = tunnel
         return profile
     }
 
@@ -143,7 +149,10 @@ public struct ProfileDecoder {
 
     mutating func decodeMode(_ top: [ProfileKey: Node], root: Node) -> Mode {
         if let n = top[.mode] { return choice(n, "mode") ?? .dr }
-        problem(root, "`mode:` is missing; say `mode: dr` (direct routing) or `mode: tun` (IP-in-IP tunnel)")
+        problem(
+            root,
+            "`mode:` is missing; say `mode: dr` (direct routing) or `mode: tun` (the director tunnels: ipip, GUE or GRE)"
+        )
         return .dr
     }
 
@@ -151,10 +160,10 @@ public struct ProfileDecoder {
     mutating func decodeDevice(_ top: [ProfileKey: Node], mode: Mode) -> (DeviceKind, String) {
         let device: DeviceKind = top[.device].flatMap { choice($0, "device") } ?? (mode == .tun ? .tunl0 : .lo)
         if let n = top[.device] {
-            if mode == .tun && device != .tunl0 {
+            if mode == .tun && device == .dummy {
                 problem(
                     n,
-                    "`device: \(device.rawValue)` does not work with `mode: tun`: the director's IP-in-IP packets are decapsulated on tunl0; use `device: tunl0` (the default for tun)"
+                    "`device: dummy` does not work with `mode: tun`: the VIPs go on lo (any family) or on tunl0 (IPv4, the default for tun)"
                 )
             } else if mode == .dr && device == .tunl0 {
                 problem(n, "`device: tunl0` is for `mode: tun`; with `mode: dr` use `lo` or `dummy`")
@@ -205,16 +214,16 @@ public struct ProfileDecoder {
     /// `vips:` and the VIPs of the files `include:` names; the included files' problems go to
     /// `included`, under their own names.
     mutating func decodeAllVIPs(
-        _ top: [ProfileKey: Node], mode: Mode, root: Node, included: inout [ProfileProblem]
+        _ top: [ProfileKey: Node], ipv4Only: Bool, root: Node, included: inout [ProfileProblem]
     ) -> [VIP] {
         var vips: [VIP] = []
         if let n = top[.vips] {
-            vips = decodeVIPs(n, mode: mode, allowEmpty: top[.include] != nil)
+            vips = decodeVIPs(n, ipv4Only: ipv4Only, allowEmpty: top[.include] != nil)
         } else if top[.include] == nil {
             problem(root, "`vips:` is missing; list the virtual IPs the director balances, e.g. `vips: [192.0.2.100]`")
         }
         if let n = top[.include] {
-            vips += decodeIncludes(n, mode: mode, problems: &included)
+            vips += decodeIncludes(n, ipv4Only: ipv4Only, problems: &included)
             if vips.isEmpty && included.isEmpty {
                 problem(n, "no VIPs: neither `vips:` nor the files of `include:` list any; add at least one VIP")
             }

@@ -207,8 +207,9 @@ func editDistance(_ a: String, _ b: String) -> Int {
 enum ProfileKey: String, CaseIterable {
     case mode, device, deviceName = "device_name", interfaces, vips, arp, rpFilter = "rp_filter"
     case load, testService = "test_service", stateDir = "state_dir", onStop = "on_stop"
-    case initialState = "initial_state", include, drainTimeout = "drain_timeout"
+    case initialState = "initial_state", include, drainTimeout = "drain_timeout", tunnel
 }
+enum TunnelKey: String, CaseIterable { case type, port, outer, csum, mss }
 enum ARPKey: String, CaseIterable { case ignore, announce, scope }
 enum VIPKey: String, CaseIterable { case address, services }
 enum IncludedFileKey: String, CaseIterable { case vips }
