@@ -160,7 +160,8 @@ import Testing
         let tun = profile("mode: tun\nvips: [192.0.2.110]\n")
         let f = finding(Checks.run(tun, observe(sampleHost())), "mtu.tunnel")
         #expect(f?.verdict == .warn)
-        #expect(f?.fix.contains("`tunnel: { mss: auto }`") == true && f?.fix.contains("`mss: 1440`") == true, "\(f?.fix ?? "")")
+        let fix = f?.fix ?? ""
+        #expect(fix.contains("`tunnel: { mss: auto }`") && fix.contains("`mss: 1440`"), "\(fix)")
     }
 
     @Test func networkManagersThatPruneForeignAddressesWarn() {
