@@ -16,7 +16,8 @@ die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 command -v apt-get >/dev/null || die "this installer needs apt-get (Debian or Ubuntu); elsewhere install libnl-3 and libnl-route-3 headers and pkg-config, then run: swift build -c release"
 cd "$(dirname "$0")"
 
-PACKAGES=(libnl-3-dev libnl-route-3-dev libyaml-dev pkg-config iproute2 kmod arping ipvsadm)
+# libnftables1: only `tunnel.mss` uses it, opened at run time.
+PACKAGES=(libnl-3-dev libnl-route-3-dev libyaml-dev pkg-config iproute2 kmod arping ipvsadm libnftables1)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 if ((${#missing[@]})); then
