@@ -283,14 +283,7 @@ public enum Checks {
     static func mtu(_ p: Profile, _ o: CheckObservation) -> [Finding] {
         let facing = o.interfaces.compactMap { o.host.link(named: $0) }
         guard let smallest = facing.map(\.mtu).min() else { return [] }
-        let t = p.tunnel ?? TunnelSettings()
-        var worst = (overhead: 0, what: "")
-        for type in t.types {
-            for outer in t.outer {
-                let n = Decapsulation.overhead(type, outer: outer)
-                if n > worst.overhead { worst = (n, "\(type.rawValue) over \(outer == .ipv4 ? "IPv4" : "IPv6")") }
-            }
-        }
+        let worst = (p.tunnel ?? TunnelSettings()).largestOverhead
         if let wanted = MSSRuleset(p, facingMTU: smallest) {
             let present = MSSRuleset.owned(in: o.host.nftTables)
             let what = String(wanted.comment.dropFirst(MSSRuleset.mark.count + 2))
@@ -311,12 +304,12 @@ public enum Checks {
         let firsts = [p.vips.first { $0.address.isIPv4 }, p.vips.first { !$0.address.isIPv4 }].compactMap { $0 }
         return firsts.map { v -> Finding in
             // The segment inside: the path's MTU less the tunnel, the inner IP and TCP headers.
-            let mss = smallest - worst.overhead - (v.address.isIPv4 ? 20 : 40) - 20
+            let mss = MSSRuleset.fitting(mtu: smallest, overhead: worst.bytes, ipv4: v.address.isIPv4)
             return .warn(
                 "mtu.tunnel",
-                "the director's \(worst.what) headers cost \(worst.overhead) bytes: clients of \(v.address) sending full \(smallest)-byte packets need PMTU discovery to work end to end, or large requests stall",
+                "the director's \(worst.what) headers cost \(worst.bytes) bytes: clients of \(v.address) sending full \(smallest)-byte packets need PMTU discovery to work end to end, or large requests stall",
                 evidence:
-                    "facing MTU \(smallest) (\(facing.map { "\($0.name) \($0.mtu)" }.joined(separator: ", "))), \(worst.what) overhead \(worst.overhead)",
+                    "facing MTU \(smallest) (\(facing.map { "\($0.name) \($0.mtu)" }.joined(separator: ", "))), \(worst.what) overhead \(worst.bytes)",
                 fix: "set `tunnel: { mss: auto }` in the profile (or `mss: \(mss)`), then rsagent apply -c PROFILE"
             )
         }

@@ -34,7 +34,7 @@ public struct MSSRuleset: Hashable, Sendable {
     /// nil when it asks for none.
     public init?(_ profile: Profile, facingMTU: Int?) {
         guard profile.mode == .tun, let t = profile.tunnel, t.mss != .off else { return nil }
-        let overhead = t.types.flatMap { type in t.outer.map { Decapsulation.overhead(type, outer: $0) } }.max() ?? 20
+        let overhead = t.largestOverhead.bytes
         func family(_ ipv4: Bool) -> Family? {
             let vips = profile.vips.map(\.address).filter { $0.isIPv4 == ipv4 }.sorted()
             guard !vips.isEmpty else { return nil }
@@ -43,13 +43,17 @@ public struct MSSRuleset: Hashable, Sendable {
             case .fixed(let n): return Family(mss: n, vips: vips)
             case .auto:
                 guard let mtu = facingMTU else { return nil }
-                return Family(mss: mtu - overhead - (ipv4 ? 20 : 40) - 20, vips: vips)
+                return Family(mss: Self.fitting(mtu: mtu, overhead: overhead, ipv4: ipv4), vips: vips)
             }
         }
         ipv4 = family(true)
         ipv6 = family(false)
         if ipv4 == nil && ipv6 == nil { return nil }
     }
+
+    /// The largest MSS whose segments still fit `mtu` once the tunnel (`overhead`), the inner IP
+    /// header and TCP's are added.
+    public static func fitting(mtu: Int, overhead: Int, ipv4: Bool) -> Int { mtu - overhead - (ipv4 ? 20 : 40) - 20 }
 
     var rules: [String] {
         [("ip", ipv4), ("ip6", ipv6)].compactMap { keyword, f in
@@ -95,5 +99,20 @@ public struct MSSRuleset: Hashable, Sendable {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return String(h, radix: 16)
+    }
+}
+
+extension TunnelSettings {
+    /// The largest overhead of these encapsulations (bytes, and which: "gue over IPv4"): what
+    /// the MSS must leave room for.
+    public var largestOverhead: (bytes: Int, what: String) {
+        var worst = (bytes: 0, what: "")
+        for type in types {
+            for outer in outer {
+                let n = Decapsulation.overhead(type, outer: outer)
+                if n > worst.bytes { worst = (n, "\(type.rawValue) over \(outer == .ipv4 ? "IPv4" : "IPv6")") }
+            }
+        }
+        return worst
     }
 }

@@ -37,7 +37,10 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
     private var toldReady = false
     /// The sysctls the last pass asserted, re-read between passes.
     private var asserted: [SysctlKey] = []
-    /// The comment of the MSS clamp the last pass asserted (`tunnel.mss`), re-read with the sysctls.
+    /// `tun` mode, from the last pass: the decapsulating devices (their link events count like
+    /// the VIP device's), the FOU ports and the MSS clamp's comment (re-read with the sysctls).
+    private var decapDevices: Set<String> = []
+    private var assertedFOUPorts: [FOUPort] = []
     private var assertedMSS: String?
     private var nextSysctlRead = 0.0
     private var nextRetry = 0.0
@@ -137,7 +140,7 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
             }
             let now = monotonicSeconds()
             if now >= nextSysctlRead {
-                causes += sysctlDrift(host) + fouDrift(host)
+                causes += sysctlDrift(host) + tunnelDrift(host)
                 nextSysctlRead = now + 0.5
             }
             if now >= nextFull {
@@ -198,7 +201,7 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
             }
             guard
                 dev == p.deviceName || (p.interfaces ?? facing).contains(dev)
-                    || (p.decapsulation?.devices.contains { $0.name == dev } ?? false)
+                    || decapDevices.contains(dev)
             else { return nil }
             return removed ? "device \(dev) was deleted" : (isUp ? nil : "device \(dev) went down")
         case .netconf(let index, let rp):
@@ -256,13 +259,13 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
     /// gone or changed. Nothing announces those changes to rsagent (generic netlink has no FOU
     /// events; an nftables monitor would be one more socket), so they are read with the
     /// sysctls, twice a second: a dump each, only when the profile has them.
-    private func fouDrift(_ host: KernelHost) -> [String] {
+    private func tunnelDrift(_ host: KernelHost) -> [String] {
         guard converged else { return [] }
         var causes: [String] = []
-        if let wanted = profile.decapsulation?.fouPorts, !wanted.isEmpty {
+        if !assertedFOUPorts.isEmpty {
             do {
                 let present = try host.observeFOUPorts()
-                causes += wanted.filter { !present.contains($0) }.map {
+                causes += assertedFOUPorts.filter { !present.contains($0) }.map {
                     "FOU port \($0) is gone (deleted by hand: the kernel announces no such change)"
                 }
             } catch {
@@ -320,6 +323,9 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
         }
         facing = result.interfaces
         asserted = Planner.assertedSysctlKeys(p, interfaces: facing)
+        let decap = p.decapsulation
+        decapDevices = Set(decap?.devices.map(\.name) ?? [])
+        assertedFOUPorts = decap?.fouPorts ?? []
         assertedMSS =
             MSSRuleset(p, facingMTU: result.interfaces.compactMap { observed.link(named: $0)?.mtu }.min())?.comment
         // From the links this pass observed. A renamed device keeps its old entry until its
