@@ -11,6 +11,9 @@
 #include <netlink/errno.h>
 #include <netlink/route/link.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/link/ip6tnl.h>
+#include <netlink/route/link/ipgre.h>
+#include <netlink/route/link/ip6gre.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/route.h>
 #include <netlink/route/nexthop.h>
@@ -31,7 +34,10 @@
 #include <poll.h>
 #include <net/if.h>
 #include <sys/socket.h>
+#include <sys/ioctl.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 #ifndef SOL_NETLINK
 #define SOL_NETLINK 270
@@ -77,6 +83,48 @@ static inline const char *rs_extack_message(const struct nlmsgerr *e) {
         }
     }
     return NULL;
+}
+
+/// `ip -6 tunnel change NAME mode …`: sets the inner protocol of an ip6tnl device (0 any,
+/// IPPROTO_IPIP, IPPROTO_IPV6). Until Linux 6.17 the fallback `ip6tnl0` refuses every netlink
+/// change (EINVAL) and takes its protocol only through this ioctl. Reads the parameters, changes
+/// the protocol, writes them back. 0, or -errno.
+/* <linux/ip6_tunnel.h> and <linux/if_tunnel.h> clash with <net/if.h>: their ABI, restated. */
+struct rs_ip6_tnl_parm {
+    char name[IFNAMSIZ];
+    int link;
+    uint8_t proto;
+    uint8_t encap_limit;
+    uint8_t hop_limit;
+    uint32_t flowinfo;
+    uint32_t flags;
+    struct in6_addr laddr;
+    struct in6_addr raddr;
+};
+_Static_assert(sizeof(struct rs_ip6_tnl_parm) == 64, "struct ip6_tnl_parm is 64 bytes");
+#define RS_SIOCGETTUNNEL (0x89F0 + 0) /* SIOCDEVPRIVATE + 0 */
+#define RS_SIOCCHGTUNNEL (0x89F0 + 3)
+
+static inline int rs_ip6tnl_set_proto(const char *name, uint8_t proto) {
+    struct rs_ip6_tnl_parm p;
+    struct ifreq ifr;
+    memset(&p, 0, sizeof p);
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    ifr.ifr_ifru.ifru_data = (void *)&p;
+    int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int rc = 0;
+    if (ioctl(fd, RS_SIOCGETTUNNEL, &ifr) < 0) {
+        rc = -errno;
+    } else {
+        p.proto = proto;
+        if (ioctl(fd, RS_SIOCCHGTUNNEL, &ifr) < 0)
+            rc = -errno;
+    }
+    close(fd);
+    return rc;
 }
 
 #endif

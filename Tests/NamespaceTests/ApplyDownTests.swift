@@ -189,13 +189,15 @@ struct ApplyDownTests {
         }
     }
 
-    /// GUE (FOU port + tunl0) and IPv6 tunnels (ip6tnl0, ip6gre0): where this kernel lacks the
+    /// GUE (FOU port + tunl0), IPv6 tunnels (ip6tnl0, ip6gre0) and rsagent's own checksummed
+    /// GRE tunnels (rsgre0, rsip6gre0): where this kernel lacks the
     /// modules (this machine has none of them), apply names the module and changes nothing;
     /// where it has them, apply converges and down undoes it. tests/vm/encaps.sh runs every
     /// encapsulation end to end under Debian's kernel with a real IPVS director.
     @Test(arguments: [
         ("tun-gue", ["ipip", "fou"], "kernel lacks ipip tunnel support for tunl0 (modprobe ipip)"),
         ("tun-ipv6", ["ip6_gre", "ip6_tunnel"], "kernel lacks ip6gre tunnel support for ip6gre0 (modprobe ip6_gre)"),
+        ("tun-gre-csum", ["ip_gre", "ip6_gre"], "kernel lacks gre tunnel support (modprobe ip_gre)"),
     ])
     func otherEncapsulationsConvergeOrAreRefusedNamingTheModule(profile: String, modules: [String], message: String)
         throws

@@ -105,20 +105,16 @@ struct DaemonTests {
         // The remover is named when its process can still be found. A plain `ip` exits at once and
         // can be gone before the daemon looks, so this remover stays: `ip -batch -` runs the
         // deletion and then waits for more commands on its stdin until the pipe is closed.
-        let remover = Process()
-        remover.executableURL = URL(fileURLWithPath: Env.ipPath!)
-        remover.arguments = ["-n", ns.name, "-batch", "-"]
-        let commands = Pipe()
-        remover.standardInput = commands
-        try remover.run()
-        commands.fileHandleForWriting.write(Data("addr del 192.0.2.101/32 dev lo\n".utf8))
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let remover = try spawn(Env.ipPath!, ["-n", ns.name, "-batch", "-"], stdin: (fds[0], fds[1]))
+        close(fds[0])
+        let command = "addr del 192.0.2.101/32 dev lo\n"
+        #expect(write(fds[1], command, command.utf8.count) == command.utf8.count)
         #expect(
-            eventually(timeout: 20) {
-                repairLine("192.0.2.101/32 removed from lo by pid \(remover.processIdentifier) (ip)")
-            },
-            "\(d.log)")
-        try commands.fileHandleForWriting.close()
-        remover.waitUntilExit()
+            eventually(timeout: 20) { repairLine("192.0.2.101/32 removed from lo by pid \(remover) (ip)") }, "\(d.log)")
+        close(fds[1])
+        #expect(wait(remover) == 0)
         #expect(eventually { try ns.addresses(on: "lo").contains("192.0.2.101/32") }, "\(d.log)")
         let status = try ns.rsagent("status", "-c", try ns.profile(twoVIPs), "--json")
         let daemon = status.json["daemon"] as? [String: Any]

@@ -42,14 +42,20 @@ struct Output {
 /// Starts a program with stdout and stderr going to fresh temporary files; returns its pid.
 /// `posix_spawn` + `waitpid` rather than Foundation's `Process`, whose child reaping was seen to
 /// miss exits when many tests spawn at once.
+/// `stdin`: the read end of a pipe to give it (its write end, `closing`, is closed in the child).
 func spawn(
     _ path: String, _ args: [String], stdout: String = "/dev/null", stderr: String = "/dev/null",
-    environment: [String: String] = [:]
+    environment: [String: String] = [:], stdin: (read: Int32, closing: Int32)? = nil
 ) throws -> pid_t {
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    if let stdin {
+        posix_spawn_file_actions_adddup2(&actions, stdin.read, 0)
+        posix_spawn_file_actions_addclose(&actions, stdin.closing)
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    }
     posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     let argv = ([path] + args).map { strdup($0) } + [nil]

@@ -121,6 +121,49 @@ import Testing
         #expect(finding(f, "tunnel.fou")?.verdict == .pass)
     }
 
+    /// IPv4 and IPv6 VIPs over IPv6 (ipip): ip6tnl0 must be in mode any, and while it has taken
+    /// in nothing the outer-source trap is named.
+    @Test func ip6tnlModeAndTheOuterSourceTrap() {
+        let p = profile("mode: tun\ndevice: lo\ntunnel: { outer: [ipv6] }\nvips: [192.0.2.110, '2001:db8::110']\n")
+        var host = sampleHost()
+        var t = Link(index: .init(rawValue: 9), name: "ip6tnl0", kind: "ip6tnl", isUp: true, isNoARP: true)
+        t.tunnel = TunnelParameters(proto: DecapDevice.ip6ip6Mode)
+        host.links.append(t)
+        var f = Checks.run(p, observe(host))
+        #expect(finding(f, "tunnel.mode")?.verdict == .fail)
+        #expect(finding(f, "tunnel.mode")?.fix == "rsagent apply -c PROFILE (or ip -6 tunnel change ip6tnl0 mode any)")
+        #expect(finding(f, "tunnel.source")?.verdict == .warn)
+        #expect(
+            finding(f, "tunnel.source")?.fix.contains("ip -6 addr change 2001:db8::110/128 dev DEV preferred_lft 0")
+                == true)
+        host.links[2].tunnel = TunnelParameters(proto: DecapDevice.anyMode, received: 12)
+        f = Checks.run(p, observe(host))
+        #expect(finding(f, "tunnel.mode")?.verdict == .pass)
+        #expect(finding(f, "tunnel.source")?.verdict == .pass)
+        #expect(finding(f, "tunnel.source")?.evidence == "ip6tnl0 rx_packets 12")
+        // Only IPv4 VIPs: the director's own address is the source; nothing to warn about.
+        let v4 = profile("mode: tun\ndevice: lo\ntunnel: { outer: [ipv6] }\nvips: [192.0.2.110]\n")
+        #expect(finding(Checks.run(v4, observe(host)), "tunnel.source") == nil)
+    }
+
+    /// `csum: true`: rsagent's own GRE tunnel must be bound to the facing interface and take
+    /// only checksummed packets.
+    @Test func ownGRETunnelSettingsAreJudged() {
+        let p = profile("mode: tun\ndevice: lo\ntunnel: { type: gre, csum: true }\nvips: [192.0.2.110]\n")
+        var host = sampleHost()
+        var t = Link(index: .init(rawValue: 9), name: "rsgre0", kind: "gre", isUp: true, isNoARP: true)
+        t.tunnel = TunnelParameters(link: 2, inputChecksum: true)
+        host.links.append(t)
+        var f = Checks.run(p, observe(host))
+        #expect(finding(f, "tunnel.settings")?.verdict == .pass)
+        #expect(finding(f, "tunnel.settings")?.summary == "rsgre0 takes checksummed GRE arriving on eth0")
+        #expect(finding(f, "mtu.tunnel")?.evidence.contains("gre over IPv4 overhead 28") == true)
+        host.links[2].tunnel?.inputChecksum = false
+        f = Checks.run(p, observe(host))
+        #expect(finding(f, "tunnel.settings")?.verdict == .fail)
+        #expect(finding(f, "tunnel.settings")?.evidence == "ip -d link show rsgre0: dev eth0 (no icsum)")
+    }
+
     @Test func queriesArriveWhereTheDirectorSends() {
         var host = sampleHost()
         host.links.append(Link(index: .init(rawValue: 9), name: "tunl0", kind: "ipip"))

@@ -50,6 +50,35 @@ struct DecapsulationTests {
         #expect(gre.devices.count == 1 && gre.devices[0].inner == [.ipv4, .ipv6])
     }
 
+    /// `--tun-csum`: the fallback GRE devices drop checksummed packets, so each facing
+    /// interface gets a GRE tunnel of rsagent's own that requires them, in place of gre0/ip6gre0.
+    @Test func checksummedGRETakesOwnTunnelsPerFacingInterface() {
+        let d = Decapsulation(
+            types: [.gre, .ipip], outer: [.ipv4, .ipv6], vipFamilies: [.ipv4], vipDevice: "lo", port: nil, csum: true,
+            facing: ["eth0", "eth1"])
+        #expect(d.devices.map(\.name) == ["rsgre0", "rsgre1", "tunl0", "ip6tnl0", "rsip6gre0", "rsip6gre1"])
+        let own = d.devices.compactMap(\.own)
+        #expect(own.map(\.link) == ["eth0", "eth1", "eth0", "eth1"] && own.allSatisfy(\.checksums))
+        #expect(own.map(\.kind) == ["gre", "gre", "ip6gre", "ip6gre"])
+        #expect(own[0].command == "ip link add rsgre0 type gre dev eth0 icsum")
+        #expect(d.devices.first { $0.name == "tunl0" }?.own == nil, "ipip is unaffected")
+        // Inner IPv4 arrives on devices without an address: rp_filter 0 on each.
+        #expect(d.rpFilter["rsgre1"] == 0 && d.rpFilter["rsip6gre0"] == 0 && d.allOff)
+        #expect(d.devices[0].headerBytes == 28, "GRE with its checksum is 8 bytes")
+        #expect(OwnTunnel.isOwnName("rsgre12", kind: "gre") && OwnTunnel.isOwnName("rsip6gre0", kind: "ip6gre"))
+        #expect(!OwnTunnel.isOwnName("rsgre", kind: "gre") && !OwnTunnel.isOwnName("rsgre0", kind: "ip6gre"))
+        #expect(!OwnTunnel.isOwnName("gre0", kind: "gre") && !OwnTunnel.isOwnName("rsgre0x", kind: "gre"))
+    }
+
+    /// ip6tnl's mode: which of any / ip4ip6 / ip6ip6 takes what the VIPs need.
+    @Test func ip6tnlModeTakesTheInnerFamilies() {
+        let both = plan([.ipip], outer: [.ipv6], vips: [.ipv4, .ipv6]).devices[0]
+        #expect(both.takes(proto: 0) && !both.takes(proto: 4) && !both.takes(proto: 41))
+        let v4 = plan([.ipip], outer: [.ipv6], vips: [.ipv4]).devices[0]
+        #expect(v4.takes(proto: 0) && v4.takes(proto: 4) && !v4.takes(proto: 41) && v4.needsAnyMode)
+        #expect(DecapDevice.modeName(0) == "any" && DecapDevice.modeName(41) == "ip6ip6")
+    }
+
     @Test func overheadForTheMTUAdvice() {
         #expect(Decapsulation.overhead(.ipip, outer: .ipv4) == 20)
         #expect(Decapsulation.overhead(.ipip, outer: .ipv6) == 40)
@@ -57,5 +86,7 @@ struct DecapsulationTests {
         #expect(Decapsulation.overhead(.gre, outer: .ipv6) == 44)
         #expect(Decapsulation.overhead(.gue, outer: .ipv4) == 32)
         #expect(Decapsulation.overhead(.gue, outer: .ipv6) == 52)
+        #expect(Decapsulation.overhead(.gre, outer: .ipv4, csum: true) == 28)
+        #expect(TunnelSettings(types: [.gre], outer: [.ipv6], csum: true).largestOverhead.bytes == 48)
     }
 }

@@ -53,6 +53,95 @@ import Testing
         #expect(down.actions.contains(.deleteDevice(name: "sit0", kind: "sit")))
     }
 
+    /// IPv4 VIPs inside IPv6 (4in6): ip6tnl0 goes to mode any, recorded, and back on `down`.
+    @Test func ip6tnlModeIsSetRecordedAndRestored() throws {
+        let p = profile("mode: tun\ndevice: lo\ntunnel: { outer: [ipv6] }\nvips: [192.0.2.110]\n")
+        var host = sampleHost()
+        var fallback = Link(index: .init(rawValue: 9), name: "ip6tnl0", kind: "ip6tnl", isUp: false, isNoARP: true)
+        fallback.tunnel = TunnelParameters(proto: DecapDevice.ip6ip6Mode)
+        host.links.append(fallback)
+        for n in SysctlName.allCases { host.sysctls[SysctlKey("ip6tnl0", n)] = 0 }
+        let fake = FakeHost(host)
+        let plan = Planner.plan(p, host: fake.state, state: AgentState())
+        #expect(plan.conflicts.isEmpty)
+        #expect(plan.actions.contains(.setTunnelMode(device: "ip6tnl0", from: 41, to: 0)))
+        let store = tempStore()
+        defer { store.clear() }
+        let ex = Executor(host: fake, store: store, state: AgentState())
+        #expect(ex.apply(plan.actions).outcome == .converged)
+        #expect(fake.state.link(named: "ip6tnl0")?.tunnel?.proto == 0)
+        #expect(ex.state.tunnelModes["ip6tnl0"] == .init(original: 41, written: 0))
+        #expect(Planner.plan(p, host: fake.state, state: ex.state).actions.isEmpty, "converged: nothing more")
+        // Someone sets it back: the next pass repairs it (and keeps the first original).
+        try fake.setTunnelMode(name: "ip6tnl0", proto: 41)
+        #expect(
+            Planner.plan(p, host: fake.state, state: ex.state).actions == [
+                .setTunnelMode(device: "ip6tnl0", from: 41, to: 0)
+            ])
+        try fake.setTunnelMode(name: "ip6tnl0", proto: 0)
+        // A profile without IPv4 inside IPv6 puts the mode back.
+        let v6 = profile("mode: tun\ndevice: lo\ntunnel: { outer: [ipv6] }\nvips: ['2001:db8::110']\n")
+        #expect(
+            Planner.plan(v6, host: fake.state, state: ex.state).actions.contains(
+                .restoreTunnelMode(device: "ip6tnl0", from: 0, to: 41)))
+        let down = Planner.planDown(host: fake.state, state: ex.state)
+        #expect(down.actions.contains(.restoreTunnelMode(device: "ip6tnl0", from: 0, to: 41)))
+        let report = ex.down(down)
+        #expect(report.failures.isEmpty && fake.state.link(named: "ip6tnl0")?.tunnel?.proto == 41)
+        #expect(ex.state.tunnelModes.isEmpty)
+        // Changed by someone else since: left, with a warning.
+        var st = AgentState()
+        st.tunnelModes["ip6tnl0"] = .init(original: 41, written: 0)
+        try fake.setTunnelMode(name: "ip6tnl0", proto: 4)
+        let other = Planner.planDown(host: fake.state, state: st)
+        #expect(
+            other.actions.isEmpty && other.warnings.first?.contains("ip6tnl0 mode was changed by someone else") == true)
+    }
+
+    /// `csum: true`: a GRE tunnel of rsagent's own per facing interface, made, repaired when its
+    /// settings drift, deleted by `down`; a device of that name rsagent did not make is a conflict.
+    @Test func ownChecksummedGRETunnelIsMadeRepairedAndDeleted() throws {
+        let p = profile("mode: tun\ndevice: lo\ntunnel: { type: gre, csum: true }\nvips: [192.0.2.110]\n")
+        let fake = FakeHost(sampleHost())
+        let own = OwnTunnel(name: "rsgre0", kind: "gre", link: "eth0", checksums: true)
+        let plan = Planner.plan(p, host: fake.state, state: AgentState())
+        #expect(plan.conflicts.isEmpty)
+        #expect(plan.actions.contains(.createOwnTunnel(own)))
+        #expect(plan.actions.contains(.setLinkUp(name: "rsgre0", restoreOnDown: false)))
+        #expect(!plan.actions.contains { if case .loadTunnelModule = $0 { true } else { false } }, "no gre0")
+        #expect(
+            plan.actions.contains {
+                if case .setSysctl(SysctlKey("rsgre0", .rpFilter), _, 0) = $0 { true } else { false }
+            })
+        let store = tempStore()
+        defer { store.clear() }
+        let ex = Executor(host: fake, store: store, state: AgentState())
+        #expect(ex.apply(plan.actions).outcome == .converged)
+        #expect(ex.state.devices == ["rsgre0"] && fake.state.link(named: "rsgre0")?.alias == ownerAlias)
+        #expect(Planner.plan(p, host: fake.state, state: ex.state).actions.isEmpty, "converged: nothing more")
+        // Its checksum flag lost (someone remade it): deleted and made again.
+        let i = fake.state.links.firstIndex { $0.name == "rsgre0" }!
+        fake.state.links[i].tunnel?.inputChecksum = false
+        let repair = Planner.plan(p, host: fake.state, state: ex.state).actions
+        #expect(
+            repair.first == .deleteOwnTunnel(OwnTunnel(name: "rsgre0", kind: "gre", link: "eth0", checksums: false)))
+        #expect(repair.contains(.createOwnTunnel(own)))
+        #expect(
+            ex.apply(repair).outcome == .converged && fake.state.link(named: "rsgre0")?.tunnel?.inputChecksum == true)
+        // down deletes it, and does not try to restore the sysctls of the device it deleted.
+        let down = Planner.planDown(host: fake.state, state: ex.state)
+        #expect(down.actions.contains(.deleteDevice(name: "rsgre0", kind: "gre")))
+        #expect(
+            !down.actions.contains {
+                if case let .restoreSysctl(k, _, _) = $0 { k.interface == "rsgre0" } else { false }
+            })
+        #expect(ex.down(down).failures.isEmpty && fake.state.link(named: "rsgre0") == nil)
+        // Not rsagent's: a conflict, nothing changed.
+        fake.state.links.append(Link(index: .init(rawValue: 50), name: "rsgre0", kind: "gre"))
+        let foreign = Planner.plan(p, host: fake.state, state: AgentState())
+        #expect(foreign.conflicts.map(\.id) == ["tunnel.foreign"])
+    }
+
     /// A state file written before FOU ports were recorded still reads (none recorded).
     @Test func stateFilesWithoutFOUPortsStillRead() throws {
         let old = #"{"version": 1, "sysctls": {}, "devices": ["lvs0"], "linksSetUp": []}"#
@@ -293,6 +382,8 @@ import Testing
             func setLink(name: String, up: Bool) throws {}
             func setAlias(name: String, alias: String) throws {}
             func ensureTunnelDevice(name: String, kind: String) throws -> Bool { false }
+            func createOwnTunnel(_ tunnel: OwnTunnel) throws {}
+            func setTunnelMode(name: String, proto: Int) throws {}
             func addFOUPort(_ port: FOUPort) throws {}
             func deleteFOUPort(_ port: FOUPort) throws {}
             func replaceMSSClamp(_ ruleset: MSSRuleset) throws {}

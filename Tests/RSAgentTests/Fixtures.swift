@@ -73,9 +73,24 @@ final class FakeHost: HostSystem {
         try check("modprobe \(kind)")
         if state.link(named: name) != nil { return false }
         let i = max(99, (state.links.map(\.index.rawValue).max() ?? 0) + 1)
-        state.links.append(Link(index: .init(rawValue: i), name: name, kind: kind, isUp: false, isNoARP: true))
+        var l = Link(index: .init(rawValue: i), name: name, kind: kind, isUp: false, isNoARP: true)
+        if kind == "ip6tnl" { l.tunnel = TunnelParameters(proto: DecapDevice.ip6ip6Mode) }
+        state.links.append(l)
         for n in SysctlName.allCases { state.sysctls[SysctlKey(name, n)] = 0 }
         return true
+    }
+    func createOwnTunnel(_ t: OwnTunnel) throws {
+        try check("create \(t.name)")
+        let i = max(99, (state.links.map(\.index.rawValue).max() ?? 0) + 1)
+        var l = Link(index: .init(rawValue: i), name: t.name, kind: t.kind, isUp: false, isNoARP: true)
+        l.tunnel = TunnelParameters(link: index(t.link).rawValue, inputChecksum: t.checksums)
+        state.links.append(l)
+        for n in SysctlName.allCases { state.sysctls[SysctlKey(t.name, n)] = 0 }
+    }
+    func setTunnelMode(name: String, proto: Int) throws {
+        try check("mode \(name) \(proto)")
+        let i = state.links.firstIndex { $0.name == name }!
+        state.links[i].tunnel = TunnelParameters(proto: proto)
     }
     func addFOUPort(_ port: FOUPort) throws {
         try check("fou add \(port.port) \(port.family)")

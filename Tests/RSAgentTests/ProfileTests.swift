@@ -11,7 +11,7 @@ import Testing
         return url.appendingPathComponent("profiles").path
     }()
 
-    @Test(arguments: ["dr-lo", "dr-dummy", "tun", "tun-gue", "tun-ipv6", "multi-vip", "staging", "lab"])
+    @Test(arguments: ["dr-lo", "dr-dummy", "tun", "tun-gue", "tun-ipv6", "tun-gre-csum", "multi-vip", "staging", "lab"])
     func shippedProfilesAreValid(_ name: String) throws {
         let p = try ProfileDecoder.load(path: "\(Self.profilesDir)/\(name).yaml")
         #expect(!p.vips.isEmpty)
@@ -35,8 +35,11 @@ import Testing
             "mode: tun\ndevice: lo\ntunnel: { type: [gue, gre], port: 6080, outer: [ipv4, ipv6], csum: false, mss: off }\n"
                 + "vips: ['2001:db8::1']\n")
         #expect(mixed.tunnel == TunnelSettings(types: [.gue, .gre], port: 6080, outer: [.ipv4, .ipv6]))
-        #expect(mixed.decapsulation?.devices.map(\.name) == ["gre0", "sit0", "ip6gre0", "ip6tnl0"])
-        #expect(mixed.decapsulation?.fouPorts.map(\.description) == ["6080 gue (IPv4)", "6080 gue (IPv6)"])
+        #expect(mixed.decapsulation(facing: ["eth0"])?.devices.map(\.name) == ["gre0", "sit0", "ip6gre0", "ip6tnl0"])
+        #expect(
+            mixed.decapsulation(facing: ["eth0"])?.fouPorts.map(\.description) == [
+                "6080 gue (IPv4)", "6080 gue (IPv6)",
+            ])
         let dummy = try ProfileDecoder.decode("mode: dr\ndevice: dummy\nvips: [192.0.2.1]\n")
         #expect(dummy.deviceName == "lvs0")
     }
@@ -118,9 +121,9 @@ import Testing
         ("mode: tun\ntunnel: { type: gre, port: 6080 }\nvips: [192.0.2.1]\n", "2:28", "tunnel.port is GUE's UDP port"),
         ("mode: tun\ntunnel: { type: [ipip, ipip] }\nvips: [192.0.2.1]\n", "2:24", "lists ipip twice"),
         ("mode: tun\ntunnel: { type: vxlan }\nvips: [192.0.2.1]\n", "2:17", "not one of: ipip, gue, gre"),
-        ("mode: tun\ntunnel: { type: gre, csum: true }\nvips: [192.0.2.1]\n", "2:28", "--tun-nocsum"),
+        ("mode: tun\ntunnel: { type: ipip, csum: true }\nvips: [192.0.2.1]\n", "2:29", "tunnel.csum is for GRE"),
+        ("mode: tun\ntunnel: { type: gre, csum: yes }\nvips: [192.0.2.1]\n", "2:28", "must be true or false"),
         ("mode: tun\ntunnel: { mss: 100 }\nvips: [192.0.2.1]\n", "2:16", "must be auto (from the facing MTU"),
-        ("mode: tun\ntunnel: { outer: [ipv6] }\nvips: [192.0.2.1]\n", "2:18", "needs ip6tnl0 in mode any"),
         ("mode: tun\ntunnel: { outer: [] }\nvips: [192.0.2.1]\n", "2:18", "must name at least one of: ipv4, ipv6"),
         ("mode: tun\ntunnel: { tpye: gre }\nvips: [192.0.2.1]\n", "2:11", "did you mean `type`?"),
         ("mode: dr\ndevice_name: lvs0\nvips: [192.0.2.1]\n", "2:14", "applies only to `device: dummy`"),

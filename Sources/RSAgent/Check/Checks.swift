@@ -73,7 +73,7 @@ public enum Checks {
     public static func queries(_ profile: Profile, host: HostState, interfaces: [String], clients: [IPAddress])
         -> [RouteQuery]
     {
-        let decap = profile.decapsulation
+        let decap = profile.decapsulation(facing: interfaces)
         var out: [RouteQuery] = []
         for vip in profile.vips {
             // In tun mode the packet arrives on the device that decapsulates it, one per
@@ -181,7 +181,7 @@ public enum Checks {
     /// Each decapsulating device exists and is up, its reverse-path filter lets the inner
     /// packets through, and each FOU port GUE needs is there.
     static func tunnel(_ p: Profile, _ o: CheckObservation) -> [Finding] {
-        guard let d = p.decapsulation else { return [] }
+        guard let d = p.decapsulation(facing: o.interfaces) else { return [] }
         var out: [Finding] = []
         for dev in d.devices {
             let carries = dev.inner.sorted().map { $0 == .ipv4 ? "IPv4" : "IPv6" }.joined(separator: " and ")
@@ -201,6 +201,7 @@ public enum Checks {
                         "tunnel.up", "\(t.name) is down: the director's \(outer) tunnel packets are dropped",
                         evidence: "ip link show \(t.name): not UP",
                         fix: "rsagent apply -c PROFILE (or ip link set \(t.name) up)"))
+            out += tunnelSettings(p, dev, t, o)
             guard let wanted = d.rpFilter[dev.name] else { continue }  // IPv6 inside: no rp_filter
             let k = SysctlKey(dev.name, .rpFilter)
             let eff = o.host.effective(k)
@@ -239,6 +240,60 @@ public enum Checks {
                         "FOU port \(port) is missing: the director's GUE packets to UDP port \(port.port) are dropped",
                         evidence: "not in ip\(port.family == .ipv6 ? " -6" : "") fou show",
                         fix: "rsagent apply -c PROFILE (or \(port.command(.add)))"))
+        }
+        return out
+    }
+
+    /// What a decapsulating device must be set to beyond up: ip6tnl's mode when IPv4 arrives
+    /// inside IPv6, a tunnel of rsagent's own its link and checksum flag; and, for ip6tnl with
+    /// IPv6 VIPs, whether packets get through its outer-source test at all.
+    static func tunnelSettings(_ p: Profile, _ dev: DecapDevice, _ t: Link, _ o: CheckObservation) -> [Finding] {
+        var out: [Finding] = []
+        if dev.needsAnyMode, let proto = t.tunnel?.proto {
+            let mode = DecapDevice.modeName(proto)
+            out.append(
+                dev.takes(proto: proto)
+                    ? .pass(
+                        "tunnel.mode", "\(t.name) is in mode \(mode): it takes IPv4 inside IPv6",
+                        evidence: "ip -d link show \(t.name): \(mode)")
+                    : .fail(
+                        "tunnel.mode",
+                        "\(t.name) is in mode \(mode): it drops the director's IPv4-in-IPv6 packets without a trace",
+                        evidence: "ip -d link show \(t.name): \(mode)",
+                        fix: "rsagent apply -c PROFILE (or ip -6 tunnel change \(t.name) mode any)"))
+        }
+        if let own = dev.own {
+            let link = o.host.link(named: own.link)?.index.rawValue
+            let evidence =
+                "ip -d link show \(t.name): dev \(o.host.name(of: InterfaceIndex(rawValue: t.tunnel?.link ?? 0)))\(t.tunnel?.inputChecksum == true ? " icsum" : " (no icsum)")"
+            out.append(
+                t.kind == own.kind && t.tunnel?.link == link && t.tunnel?.inputChecksum == own.checksums
+                    ? .pass(
+                        "tunnel.settings", "\(t.name) takes checksummed GRE arriving on \(own.link)", evidence: evidence
+                    )
+                    : .fail(
+                        "tunnel.settings",
+                        "\(t.name) is not set as rsagent made it (\(own.command)): the director's checksummed GRE packets on \(own.link) are dropped",
+                        evidence: evidence, fix: "rsagent apply -c PROFILE"))
+        }
+        // ip6_tunnel drops a packet whose outer source is an address of this host. A director
+        // that holds a VIP6 as a preferred /128 picks it as the source towards this realserver,
+        // and this realserver holds that VIP too. Dropped packets are counted nowhere, so the
+        // evidence is ip6tnl0 having decapsulated nothing at all.
+        if dev.kind == "ip6tnl", let vip6 = p.vips.first(where: { !$0.address.isIPv4 })?.address {
+            let received = t.tunnel?.received ?? 0
+            out.append(
+                received > 0
+                    ? .pass(
+                        "tunnel.source", "\(t.name) takes in the director's IPv6 tunnel packets",
+                        evidence: "\(t.name) rx_packets \(received)")
+                    : .warn(
+                        "tunnel.source",
+                        "\(t.name) has decapsulated no packet yet: if the director sends already, it may be sending from a VIP6 it holds (such as \(vip6)), and ip6tnl drops tunnel packets whose outer source is an address of this host, which holds that VIP too",
+                        evidence: "\(t.name) rx_packets 0",
+                        fix:
+                            "on the director, keep its VIP6s from being chosen as source: ip -6 addr change \(vip6)/128 dev DEV preferred_lft 0 (keepalived: virtual_ipaddress { \(vip6)/128 dev DEV preferred_lft 0 }), or use tunnel.type gre"
+                    ))
         }
         return out
     }

@@ -25,6 +25,14 @@ public struct StatusReport: Codable, Sendable, CommandReport {
         public var family: IPFamily
         public var present: Bool
     }
+    /// An ip6tnl mode rsagent changed (`ip -6 tunnel change ip6tnl0 mode any`): the mode before,
+    /// the one rsagent set, and the one there now (nil: the device is gone).
+    public struct SavedTunnelMode: Codable, Sendable {
+        public var device: String
+        public var original: String
+        public var written: String
+        public var current: String?
+    }
     public struct Value: Codable, Sendable {
         public var all: Int?
         public var interface: Int?
@@ -66,6 +74,7 @@ public struct StatusReport: Codable, Sendable, CommandReport {
     public var fouPorts: [OwnedFOUPort] = []
     /// The comment of rsagent's nftables table (`tunnel.mss`), or nil when there is none.
     public var mssClamp: String?
+    public var tunnelModes: [SavedTunnelMode] = []
     public var sysctls: [InterfaceSysctls]
     public var savedSysctls: [SavedSysctl]
     public var profile: ProfileView?
@@ -74,7 +83,7 @@ public struct StatusReport: Codable, Sendable, CommandReport {
 
     enum CodingKeys: String, CodingKey {
         case schema, version, stateDir = "state_dir", adminState = "admin_state", addresses, devices
-        case fouPorts = "fou_ports", mssClamp = "mss_clamp", sysctls
+        case fouPorts = "fou_ports", mssClamp = "mss_clamp", tunnelModes = "tunnel_modes", sysctls
         case savedSysctls = "saved_sysctls", profile, daemon
     }
 
@@ -93,6 +102,7 @@ public struct StatusReport: Codable, Sendable, CommandReport {
         try c.encode(devices, forKey: .devices)
         try c.encode(fouPorts, forKey: .fouPorts)
         try c.encode(mssClamp, forKey: .mssClamp)
+        try c.encode(tunnelModes, forKey: .tunnelModes)
         try c.encode(sysctls, forKey: .sysctls)
         try c.encode(savedSysctls, forKey: .savedSysctls)
         try c.encode(profile, forKey: .profile)
@@ -140,6 +150,12 @@ extension Operations {
         report.mssClamp = MSSRuleset.owned(in: h.nftTables)?.comment
         report.fouPorts = state.fouPorts.sorted().map {
             .init(port: $0.port, family: $0.family, present: h.fouPorts.contains($0))
+        }
+        report.tunnelModes = state.tunnelModes.sorted { $0.key < $1.key }.map { dev, saved in
+            .init(
+                device: dev, original: DecapDevice.modeName(saved.original),
+                written: DecapDevice.modeName(saved.written),
+                current: h.link(named: dev)?.tunnel?.proto.map(DecapDevice.modeName))
         }
         if let profile, let path {
             let plan = Planner.plan(profile, host: h, state: state)
@@ -197,6 +213,12 @@ extension StatusReport {
             out += "\nFOU ports added by rsagent (GUE)\n"
             var t = Table("PORT", "FAMILY", "STATE")
             for p in fouPorts { t.add("\(p.port)", p.family.rawValue, p.present ? "present" : "missing") }
+            out += t.render()
+        }
+        if !tunnelModes.isEmpty {
+            out += "\nTunnel modes set by rsagent\n"
+            var t = Table("DEVICE", "BEFORE", "SET", "NOW")
+            for m in tunnelModes { t.add(m.device, m.original, m.written, m.current ?? "missing") }
             out += t.render()
         }
         if let m = mssClamp { out += "\nMSS clamp (nftables table inet \(MSSRuleset.table)): \(m)\n" }

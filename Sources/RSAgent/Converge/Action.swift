@@ -13,6 +13,14 @@ public enum Action: Hashable, Sendable {
     /// Load the tunnel module of `kind`, which creates its fallback `device` (tunl0, sit0,
     /// ip6tnl0, gre0, ip6gre0): `ip link add DEVICE type KIND` makes the kernel do it.
     case loadTunnelModule(device: String, kind: String)
+    /// `ip link add NAME type gre|ip6gre dev LINK icsum`: a tunnel of rsagent's own.
+    case createOwnTunnel(OwnTunnel)
+    /// `ip link del NAME` for one of them (its settings kept, so that an undo makes it again).
+    case deleteOwnTunnel(OwnTunnel)
+    /// `ip -6 tunnel change DEVICE mode any`: ip6tnl's inner protocol (`DecapDevice.modeName`).
+    case setTunnelMode(device: String, from: Int, to: Int)
+    /// The same, putting back the mode rsagent found.
+    case restoreTunnelMode(device: String, from: Int, to: Int)
     /// `ip [-6] fou add port N gue`: where the director's GUE packets arrive.
     case addFOUPort(FOUPort)
     /// `ip [-6] fou del port N`, for a port rsagent added.
@@ -47,6 +55,10 @@ public enum Action: Hashable, Sendable {
         case .createDevice: "create_device"
         case .adoptDevice: "adopt_device"
         case .loadTunnelModule: "load_tunnel_module"
+        case .createOwnTunnel: "create_tunnel"
+        case .deleteOwnTunnel: "delete_tunnel"
+        case .setTunnelMode: "set_tunnel_mode"
+        case .restoreTunnelMode: "restore_tunnel_mode"
         case .addFOUPort: "add_fou_port"
         case .removeFOUPort: "remove_fou_port"
         case .setMSSClamp: "set_mss_clamp"
@@ -68,6 +80,10 @@ public enum Action: Hashable, Sendable {
         case let .createDevice(n, k): "creating \(k) device \(n)"
         case let .adoptDevice(n): "adopting device \(n)"
         case let .loadTunnelModule(d, k): "creating \(d) (loading the \(k) tunnel module)"
+        case let .createOwnTunnel(t): "creating \(t.kind) tunnel \(t.name) on \(t.link)"
+        case let .deleteOwnTunnel(t): "deleting \(t.kind) tunnel \(t.name)"
+        case let .setTunnelMode(d, _, to): "setting \(d) to mode \(DecapDevice.modeName(to))"
+        case let .restoreTunnelMode(d, _, to): "restoring \(d) to mode \(DecapDevice.modeName(to))"
         case let .addFOUPort(p): "adding FOU port \(p)"
         case let .removeFOUPort(p): "removing FOU port \(p)"
         case .setMSSClamp: "setting the MSS clamp (nftables table inet \(MSSRuleset.table))"
@@ -89,6 +105,12 @@ public enum Action: Hashable, Sendable {
         case let .createDevice(n, k): "create \(k) device \(n) (ip link add \(n) type \(k))"
         case let .adoptDevice(n): "adopt device \(n) as rsagent's"
         case let .loadTunnelModule(d, k): "load \(k) tunnels to create \(d) (ip link add \(d) type \(k))"
+        case let .createOwnTunnel(t): "create \(t.kind) tunnel \(t.name) (\(t.command))"
+        case let .deleteOwnTunnel(t): "delete \(t.kind) tunnel \(t.name) (ip link del \(t.name))"
+        case let .setTunnelMode(d, from, to):
+            "\(d) mode \(DecapDevice.modeName(from)) -> \(DecapDevice.modeName(to)) (ip -6 tunnel change \(d) mode \(DecapDevice.modeName(to)))"
+        case let .restoreTunnelMode(d, from, to):
+            "\(d) mode \(DecapDevice.modeName(from)) -> \(DecapDevice.modeName(to)) (restored)"
         case let .addFOUPort(p): "add FOU port \(p) (\(p.command(.add)))"
         case let .removeFOUPort(p): "remove FOU port \(p) (\(p.command(.remove)))"
         case let .setMSSClamp(r):
@@ -108,8 +130,8 @@ public enum Action: Hashable, Sendable {
     /// The sign shown before the summary: + adds, - removes, ~ changes.
     public var sign: String {
         switch self {
-        case .createDevice, .addAddress, .loadTunnelModule, .addFOUPort, .setMSSClamp: "+"
-        case .removeAddress, .deleteDevice, .removeFOUPort, .removeMSSClamp: "-"
+        case .createDevice, .addAddress, .loadTunnelModule, .addFOUPort, .setMSSClamp, .createOwnTunnel: "+"
+        case .removeAddress, .deleteDevice, .removeFOUPort, .removeMSSClamp, .deleteOwnTunnel: "-"
         default: "~"
         }
     }

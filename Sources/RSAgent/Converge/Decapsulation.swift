@@ -13,6 +13,7 @@ import Netlink
 /// | ipip, IPv6 VIP   | sit0 (sit)                   | ip6tnl0                               |
 /// | gue              | as ipip, plus a FOU port     | as ipip, plus a FOU port (IPv6)       |
 /// | gre, either VIP  | gre0 (ip_gre)                | ip6gre0 (ip6_gre)                     |
+/// | gre, checksummed | rsgre0 (rsagent's own)       | rsip6gre0 (rsagent's own)             |
 ///
 /// (Measured under Debian's 6.1 kernel with a real IPVS director: KERNEL-FACTS.md, "LVS-Tun
 /// encapsulations".)
@@ -37,10 +38,33 @@ public struct DecapDevice: Hashable, Sendable {
     public var outer: IPFamily
     /// The VIP families that arrive on it.
     public var inner: Set<IPFamily>
+    /// Set for a tunnel of rsagent's own (the fallback devices take no settings).
+    public var own: OwnTunnel?
 
     /// `ip6tnl0` is ip6ip6 by default and drops IPv4 inside IPv6 silently: with IPv4 VIPs it
     /// must take any inner protocol (`ip -6 tunnel change ip6tnl0 mode any`).
     public var needsAnyMode: Bool { kind == "ip6tnl" && inner.contains(.ipv4) }
+    /// Whether an ip6tnl device in mode `proto` takes every inner family this one must.
+    public func takes(proto: Int) -> Bool {
+        switch proto {
+        case DecapDevice.anyMode: true
+        case 4: !inner.contains(.ipv6)
+        case DecapDevice.ip6ip6Mode: !inner.contains(.ipv4)
+        default: false
+        }
+    }
+    /// `ip6tnl`'s inner protocol (`IFLA_IPTUN_PROTO`): 0 is mode any, 4 ip4ip6, 41 ip6ip6 (the
+    /// fallback device's default).
+    public static let anyMode = 0
+    public static let ip6ip6Mode = 41
+    public static func modeName(_ proto: Int) -> String {
+        switch proto {
+        case 0: "any"
+        case 4: "ip4ip6"
+        case 41: "ip6ip6"
+        default: "protocol \(proto)"
+        }
+    }
 
     /// Bytes the encapsulation adds to every packet (outer header, GRE header; GUE's UDP and
     /// GUE headers are counted by `Decapsulation.overhead`).
@@ -48,8 +72,8 @@ public struct DecapDevice: Hashable, Sendable {
         switch kind {
         case "ipip", "sit": 20
         case "ip6tnl": 40
-        case "gre": 24
-        case "ip6gre": 44
+        case "gre": own?.checksums == true ? 28 : 24
+        case "ip6gre": own?.checksums == true ? 48 : 44
         default: 0
         }
     }
@@ -75,6 +99,39 @@ public struct DecapDevice: Hashable, Sendable {
             DecapDevice(name: "ip6tnl0", kind: "ip6tnl", module: "ip6_tunnel", outer: .ipv6, inner: [inner])
         }
     }
+}
+
+/// A tunnel device rsagent makes and owns, where the kernel's fallback device will not do:
+/// GRE with checksums (`ipvsadm --tun-csum`), which `gre0`/`ip6gre0` drop as checksum errors.
+/// Equivalent to: `ip link add rsgre0 type gre dev eth0 icsum` (`type ip6gre` for IPv6). It has
+/// no addresses and takes what the director sends to any address of its facing interface: the
+/// kernel prefers a wildcard tunnel bound to the interface a packet arrived on over the
+/// fallback device. Recorded in state.json before it is made, deleted by `down`.
+public struct OwnTunnel: Hashable, Sendable, Codable {
+    public var name: String
+    /// `gre` or `ip6gre`.
+    public var kind: String
+    /// The facing interface it takes packets from (`IFLA_GRE_LINK`).
+    public var link: String
+    /// Require the GRE checksum on what arrives (`icsum`).
+    public var checksums: Bool
+
+    public init(name: String, kind: String, link: String, checksums: Bool) {
+        self.name = name; self.kind = kind; self.link = link; self.checksums = checksums
+    }
+
+    /// `rsgre0` for the first facing interface, `rsip6gre1` for IPv6 on the second.
+    static func name(outer: IPFamily, facing index: Int) -> String {
+        (outer == .ipv4 ? "rsgre" : "rsip6gre") + String(index)
+    }
+    /// A name rsagent gives its own tunnels (a device of that name in state.json is rsagent's).
+    public static func isOwnName(_ name: String, kind: String) -> Bool {
+        let prefix = kind == "gre" ? "rsgre" : kind == "ip6gre" ? "rsip6gre" : nil
+        guard let prefix, name.hasPrefix(prefix) else { return false }
+        return !name.dropFirst(prefix.count).isEmpty && name.dropFirst(prefix.count).allSatisfy(\.isNumber)
+    }
+    /// The `ip` command that makes it.
+    public var command: String { "ip link add \(name) type \(kind) dev \(link)\(checksums ? " icsum" : "")" }
 }
 
 /// A FOU receive port (`ip [-6] fou add port N gue`): the UDP port where GUE arrives.
@@ -106,15 +163,27 @@ public struct Decapsulation: Sendable, Equatable {
     public var allOff: Bool
 
     /// `types` × `outer` families × the VIPs' families; `vipDevice` is where the VIPs live.
-    /// GUE needs `port`.
-    public init(types: [TunnelType], outer: [IPFamily], vipFamilies: Set<IPFamily>, vipDevice: String, port: Int?) {
+    /// GUE needs `port`. GRE with `csum` takes a tunnel of rsagent's own per facing interface
+    /// (`facing`, in the profile's order) instead of the fallback device.
+    public init(
+        types: [TunnelType], outer: [IPFamily], vipFamilies: Set<IPFamily>, vipDevice: String, port: Int?,
+        csum: Bool = false, facing: [String] = []
+    ) {
         var byName: [String: DecapDevice] = [:]
         var ports: Set<FOUPort> = []
         for type in types {
             for o in outer {
                 for inner in vipFamilies {
-                    let d = DecapDevice.for(type, outer: o, inner: inner)
-                    byName[d.name, default: d].inner.insert(inner)
+                    var found = [DecapDevice.for(type, outer: o, inner: inner)]
+                    if type == .gre && csum {
+                        found = facing.enumerated().map { i, link in
+                            var d = found[0]
+                            d.name = OwnTunnel.name(outer: o, facing: i)
+                            d.own = OwnTunnel(name: d.name, kind: d.kind, link: link, checksums: true)
+                            return d
+                        }
+                    }
+                    for d in found { byName[d.name, default: d].inner.insert(inner) }
                 }
                 if type == .gue, let port { ports.insert(FOUPort(port: port, family: o)) }
             }
@@ -127,13 +196,13 @@ public struct Decapsulation: Sendable, Equatable {
         allOff = rp.values.contains(0)
     }
 
-    /// The largest overhead of these encapsulations, for the MTU and MSS advice: the outer
-    /// header, plus GRE's 4 bytes, or GUE's UDP (8) and GUE (4) headers.
-    public static func overhead(_ type: TunnelType, outer: IPFamily) -> Int {
+    /// The overhead of an encapsulation, for the MTU and MSS advice: the outer header, plus
+    /// GRE's 4 bytes (8 with its checksum), or GUE's UDP (8) and GUE (4) headers.
+    public static func overhead(_ type: TunnelType, outer: IPFamily, csum: Bool = false) -> Int {
         let ip = outer == .ipv4 ? 20 : 40
         switch type {
         case .ipip: return ip
-        case .gre: return ip + 4
+        case .gre: return ip + (csum ? 8 : 4)
         case .gue: return ip + 8 + 4
         }
     }

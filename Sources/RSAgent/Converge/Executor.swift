@@ -93,6 +93,9 @@ public final class Executor {
                 if case let .restoreSysctl(k, _, _) = f.action { return k.description } else { return nil }
             })
         state.sysctls = state.sysctls.filter { failedKeys.contains($0.key) }
+        state.tunnelModes = state.tunnelModes.filter { dev, _ in
+            report.failures.contains { if case .restoreTunnelMode(dev, _, _) = $0.action { true } else { false } }
+        }
         state.linksSetUp = state.linksSetUp.filter { name in
             report.failures.contains { if case .setLinkDown(name) = $0.action { true } else { false } }
         }
@@ -145,6 +148,51 @@ public final class Executor {
                 state.devices.removeAll { $0 == name }
                 try store.save(state)
             }
+        case let .createOwnTunnel(t):
+            // Recorded first, as for a dummy device.
+            let before = state
+            state.devices.append(t.name)
+            try store.save(state)
+            do {
+                try host.createOwnTunnel(t)
+            } catch {
+                state = before
+                try? store.save(state)
+                throw error
+            }
+            try? host.setAlias(name: t.name, alias: ownerAlias)
+            return { [self] in
+                try host.deleteDevice(name: t.name)
+                state.devices.removeAll { $0 == t.name }
+                try store.save(state)
+            }
+        case let .deleteOwnTunnel(t):
+            try host.deleteDevice(name: t.name)
+            state.devices.removeAll { $0 == t.name }
+            state.linksSetUp.removeAll { $0 == t.name }
+            try store.save(state)
+            return { [self] in
+                state.devices.append(t.name)
+                try store.save(state)
+                try host.createOwnTunnel(t)
+                try host.setAlias(name: t.name, alias: ownerAlias)
+                try host.setLink(name: t.name, up: true)
+            }
+        case let .setTunnelMode(device, from, to):
+            let previous = state.tunnelModes[device]
+            state.tunnelModes[device] = .init(original: previous?.original ?? from, written: to)
+            try store.save(state)
+            try host.setTunnelMode(name: device, proto: to)
+            return { [self] in
+                try host.setTunnelMode(name: device, proto: from)
+                state.tunnelModes[device] = previous
+                try store.save(state)
+            }
+        case let .restoreTunnelMode(device, _, to):
+            try host.setTunnelMode(name: device, proto: to)
+            state.tunnelModes[device] = nil
+            try store.save(state)
+            return nil
         case let .addFOUPort(port):
             // Recorded first: a FOU port carries no owner mark, and a `kill -9` between the
             // two must still leave it known as rsagent's.

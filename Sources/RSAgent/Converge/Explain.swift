@@ -40,6 +40,9 @@ public enum Explain {
             let module = DecapDevice.modules[kind] ?? kind
             return
                 "kernel lacks \(kind) tunnel support for \(device) (modprobe \(module)) — the kernel said \(reasonOf(error))"
+        case (.createOwnTunnel(let t), EOPNOTSUPP):
+            return
+                "kernel lacks \(t.kind) tunnel support (modprobe \(DecapDevice.modules[t.kind] ?? t.kind)) — the kernel said \(reasonOf(error))"
         case (.addFOUPort, ENOENT):
             return "kernel lacks FOU support (modprobe fou) — the kernel said \(reasonOf(error))"
         case (.addAddress, EEXIST):
@@ -78,6 +81,9 @@ public enum Explain {
         case (.loadTunnelModule(_, let kind), _):
             return
                 "load the module with `modprobe \(DecapDevice.modules[kind] ?? kind)`; the director's tunnel packets are dropped without it"
+        case (.createOwnTunnel(let t), EOPNOTSUPP):
+            return
+                "load the module with `modprobe \(DecapDevice.modules[t.kind] ?? t.kind)`; the director's checksummed GRE packets are dropped without it"
         case (.addFOUPort, ENOENT):
             return "load the module with `modprobe fou`; GUE packets are dropped without it"
         case (.setMSSClamp, _):

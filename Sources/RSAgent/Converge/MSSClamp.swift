@@ -109,7 +109,7 @@ extension TunnelSettings {
         var worst = (bytes: 0, what: "")
         for type in types {
             for outer in outer {
-                let n = Decapsulation.overhead(type, outer: outer)
+                let n = Decapsulation.overhead(type, outer: outer, csum: csum)
                 if n > worst.bytes { worst = (n, "\(type.rawValue) over \(outer == .ipv4 ? "IPv4" : "IPv6")") }
             }
         }

@@ -26,6 +26,7 @@ public enum Planner {
         planStaleDevices(profile, host: host, state: state, plan: &plan)
         planStaleSysctls(profile, interfaces: plan.interfaces, host: host, state: state, plan: &plan)
         planStaleFOUPorts(profile, host: host, state: state, plan: &plan)
+        planStaleTunnelModes(profile, host: host, state: state, plan: &plan)
         return plan
     }
 
@@ -117,14 +118,23 @@ public enum Planner {
     /// loading its module when missing), and the FOU ports GUE arrives on. The VIP device
     /// itself is `planDevice`'s.
     static func planDecapsulation(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
-        guard let d = profile.decapsulation else { return }
+        guard let d = profile.decapsulation(facing: plan.interfaces) else { return }
         let first = isFirstChange(profile, host: host, state: state)
         for dev in d.devices where dev.name != profile.deviceName {
+            if let own = dev.own {
+                planOwnTunnel(own, host: host, state: state, plan: &plan)
+                continue
+            }
             guard let l = host.link(named: dev.name) else {
                 plan.actions += [
                     .loadTunnelModule(device: dev.name, kind: dev.kind),
                     .setLinkUp(name: dev.name, restoreOnDown: first),
                 ]
+                // The module's fallback device starts as ip6ip6.
+                if dev.needsAnyMode {
+                    plan.actions.append(
+                        .setTunnelMode(device: dev.name, from: DecapDevice.ip6ip6Mode, to: DecapDevice.anyMode))
+                }
                 continue
             }
             if let kind = l.kind, kind != dev.kind {
@@ -137,8 +147,46 @@ public enum Planner {
                 continue
             }
             if !l.isUp { plan.actions.append(.setLinkUp(name: dev.name, restoreOnDown: first)) }
+            if dev.needsAnyMode, let proto = l.tunnel?.proto, !dev.takes(proto: proto) {
+                plan.actions.append(.setTunnelMode(device: dev.name, from: proto, to: DecapDevice.anyMode))
+            }
         }
         for p in d.fouPorts where !host.fouPorts.contains(p) { plan.actions.append(.addFOUPort(p)) }
+    }
+
+    /// A tunnel of rsagent's own: made when missing, made again when its settings drifted (a
+    /// GRE tunnel's link and flags cannot be changed in place), set up when down. A device of
+    /// that name that rsagent did not make is a conflict.
+    static func planOwnTunnel(_ own: OwnTunnel, host: HostState, state: AgentState, plan: inout Plan) {
+        guard let linkIndex = host.link(named: own.link)?.index else { return }  // interface.missing
+        guard let l = host.link(named: own.name) else {
+            plan.actions += [.createOwnTunnel(own), .setLinkUp(name: own.name, restoreOnDown: false)]
+            return
+        }
+        guard l.kind == own.kind, state.devices.contains(own.name) || l.alias == ownerAlias else {
+            plan.conflicts.append(
+                Conflict(
+                    id: "tunnel.foreign",
+                    message:
+                        "device \(own.name) exists but was not created by rsagent: rsagent needs that name for its \(own.kind) tunnel taking checksummed GRE on \(own.link); rename or delete that device"
+                ))
+            return
+        }
+        if l.tunnel?.link != linkIndex.rawValue || l.tunnel?.inputChecksum != own.checksums {
+            plan.actions += [
+                .deleteOwnTunnel(ownTunnel(l, host: host)), .createOwnTunnel(own),
+                .setLinkUp(name: own.name, restoreOnDown: false),
+            ]
+        } else if !l.isUp {
+            plan.actions.append(.setLinkUp(name: own.name, restoreOnDown: false))
+        }
+    }
+
+    /// The settings an existing tunnel of rsagent's own has (what an undo of its deletion makes).
+    static func ownTunnel(_ l: Link, host: HostState) -> OwnTunnel {
+        OwnTunnel(
+            name: l.name, kind: l.kind ?? "gre", link: host.name(of: InterfaceIndex(rawValue: l.tunnel?.link ?? 0)),
+            checksums: l.tunnel?.inputChecksum ?? false)
     }
 
     /// `tunnel.mss`: rsagent's nftables table, made or replaced when its comment (values and a
@@ -169,9 +217,22 @@ public enum Planner {
     /// FOU ports rsagent added for an earlier profile (GUE dropped, another port): removed.
     static func planStaleFOUPorts(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
         guard plan.conflicts.isEmpty else { return }
-        let wanted = Set(profile.decapsulation?.fouPorts ?? [])
+        let wanted = Set(profile.decapsulation(facing: plan.interfaces)?.fouPorts ?? [])
         for p in state.fouPorts.sorted() where !wanted.contains(p) && host.fouPorts.contains(p) {
             plan.actions.append(.removeFOUPort(p))
+        }
+    }
+
+    /// ip6tnl modes rsagent changed for an earlier profile (no more IPv4 VIPs inside IPv6):
+    /// put back, unless someone changed them since.
+    static func planStaleTunnelModes(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
+        guard plan.conflicts.isEmpty else { return }
+        let wanted = Set(
+            profile.decapsulation(facing: plan.interfaces)?.devices.filter(\.needsAnyMode).map(\.name) ?? [])
+        for (dev, saved) in state.tunnelModes.sorted(by: { $0.key < $1.key }) where !wanted.contains(dev) {
+            if let now = host.link(named: dev)?.tunnel?.proto, now == saved.written {
+                plan.actions.append(.restoreTunnelMode(device: dev, from: now, to: saved.original))
+            }
         }
     }
 
@@ -182,7 +243,7 @@ public enum Planner {
     static func rpFilterTargets(_ profile: Profile, interfaces: [String]) -> [(device: String, value: Int)] {
         guard let target = profile.rpFilter.value else { return [] }
         var out: [(device: String, value: Int)] = []
-        if let d = profile.decapsulation {
+        if let d = profile.decapsulation(facing: interfaces) {
             for dev in d.devices where d.rpFilter[dev.name] != nil {
                 out.append((dev.name, dev.name == profile.deviceName ? target : 0))
             }
@@ -359,22 +420,29 @@ public enum Planner {
 
     /// Devices rsagent created for an earlier profile and no longer needs.
     static func planStaleDevices(_ profile: Profile, host: HostState, state: AgentState, plan: inout Plan) {
-        let needed = Set([profile.deviceName] + (profile.decapsulation?.devices.map(\.name) ?? []))
+        let needed = Set(
+            [profile.deviceName] + (profile.decapsulation(facing: plan.interfaces)?.devices.map(\.name) ?? []))
         for (name, kind) in deletableDevices(host: host, state: state).sorted(by: { $0.key < $1.key })
         where !needed.contains(name) {
-            plan.actions.append(.deleteDevice(name: name, kind: kind))
+            if OwnTunnel.isOwnName(name, kind: kind), let l = host.link(named: name) {
+                plan.actions.append(.deleteOwnTunnel(ownTunnel(l, host: host)))
+            } else {
+                plan.actions.append(.deleteDevice(name: name, kind: kind))
+            }
         }
     }
 
     /// The devices rsagent recorded as its own that are still there and of a kind rsagent
-    /// creates (a dummy device, or a fallback tunnel device it had to make itself), with their
-    /// kind. A name in
+    /// creates (a dummy device, a fallback tunnel device it had to make itself, or a tunnel of
+    /// its own), with their kind. A name in
     /// the state file now held by another kind of device (someone deleted ours and made a
     /// VLAN of that name) is not rsagent's to delete.
     static func deletableDevices(host: HostState, state: AgentState) -> [String: String] {
         var out: [String: String] = [:]
         for name in state.devices {
-            if let kind = host.link(named: name)?.kind, kind == "dummy" || DecapDevice.fallbackNames[kind] == name {
+            if let kind = host.link(named: name)?.kind,
+                kind == "dummy" || DecapDevice.fallbackNames[kind] == name || OwnTunnel.isOwnName(name, kind: kind)
+            {
                 out[name] = kind
             }
         }
@@ -396,13 +464,24 @@ public enum Planner {
             plan.actions.append(.deleteDevice(name: name, kind: kind))
         }
         for (text, saved) in state.sysctls.sorted(by: { $0.key < $1.key }) {
-            guard let key = SysctlKey(parsing: text) else { continue }
+            // A deleted device takes its settings with it.
+            guard let key = SysctlKey(parsing: text), deleted[key.interface] == nil else { continue }
             let now = host.sysctls[key]
             if now == saved.written {
                 plan.actions.append(.restoreSysctl(key: key, from: now, to: saved.original))
             } else if now != saved.original && now != nil {
                 plan.warnings.append(
                     "\(key) was changed by someone else since rsagent set it to \(saved.written) (now \(now!), before rsagent \(saved.original)); left as it is"
+                )
+            }
+        }
+        for (dev, saved) in state.tunnelModes.sorted(by: { $0.key < $1.key }) where deleted[dev] == nil {
+            guard let now = host.link(named: dev)?.tunnel?.proto else { continue }
+            if now == saved.written {
+                plan.actions.append(.restoreTunnelMode(device: dev, from: now, to: saved.original))
+            } else if now != saved.original {
+                plan.warnings.append(
+                    "\(dev) mode was changed by someone else since rsagent set it to \(DecapDevice.modeName(saved.written)) (now \(DecapDevice.modeName(now)), before rsagent \(DecapDevice.modeName(saved.original))); left as it is"
                 )
             }
         }

@@ -90,7 +90,8 @@ extension Action {
         case .addAddress, .adoptAddress, .removeAddress: "address"
         case .setSysctl, .restoreSysctl: "sysctl"
         case .setLinkUp, .setLinkDown: "link"
-        case .createDevice, .adoptDevice, .deleteDevice, .loadTunnelModule: "device"
+        case .createDevice, .adoptDevice, .deleteDevice, .loadTunnelModule, .createOwnTunnel, .deleteOwnTunnel: "device"
+        case .setTunnelMode, .restoreTunnelMode: "tunnel_mode"
         case .addFOUPort, .removeFOUPort: "fou_port"
         case .setMSSClamp, .removeMSSClamp: "mss_clamp"
         }

@@ -323,7 +323,7 @@ public final class Reconciler: DaemonService, @unchecked Sendable {
         }
         facing = result.interfaces
         asserted = Planner.assertedSysctlKeys(p, interfaces: facing)
-        let decap = p.decapsulation
+        let decap = p.decapsulation(facing: facing)
         decapDevices = Set(decap?.devices.map(\.name) ?? [])
         assertedFOUPorts = decap?.fouPorts ?? []
         assertedMSS =

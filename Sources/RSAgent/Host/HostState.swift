@@ -53,11 +53,16 @@ public struct AgentState: Codable, Sendable, Equatable {
     public var linksSetUp: [String] = []
     /// FOU ports rsagent added (recorded before the request; FOU ports carry no owner mark).
     public var fouPorts: [FOUPort] = []
+    /// ip6tnl modes rsagent changed, keyed by device: the mode before (`original`) and the one
+    /// rsagent set (`written`), as for sysctls.
+    public var tunnelModes: [String: SavedSysctl] = [:]
 
     public init() {}
-    public var isEmpty: Bool { sysctls.isEmpty && devices.isEmpty && linksSetUp.isEmpty && fouPorts.isEmpty }
+    public var isEmpty: Bool {
+        sysctls.isEmpty && devices.isEmpty && linksSetUp.isEmpty && fouPorts.isEmpty && tunnelModes.isEmpty
+    }
 
-    enum CodingKeys: String, CodingKey { case version, sysctls, devices, linksSetUp, fouPorts }
+    enum CodingKeys: String, CodingKey { case version, sysctls, devices, linksSetUp, fouPorts, tunnelModes }
 
     /// State files written before a key existed lack it: it reads as empty.
     public init(from decoder: any Decoder) throws {
@@ -67,5 +72,6 @@ public struct AgentState: Codable, Sendable, Equatable {
         devices = try c.decodeIfPresent([String].self, forKey: .devices) ?? []
         linksSetUp = try c.decodeIfPresent([String].self, forKey: .linksSetUp) ?? []
         fouPorts = try c.decodeIfPresent([FOUPort].self, forKey: .fouPorts) ?? []
+        tunnelModes = try c.decodeIfPresent([String: SavedSysctl].self, forKey: .tunnelModes) ?? [:]
     }
 }

@@ -13,6 +13,10 @@ public protocol HostSystem: AnyObject {
     /// Makes sure the fallback tunnel device `name` of `kind` exists (loading its module);
     /// true when rsagent had to create it itself.
     func ensureTunnelDevice(name: String, kind: String) throws -> Bool
+    /// `ip link add NAME type gre|ip6gre dev LINK [icsum]`.
+    func createOwnTunnel(_ tunnel: OwnTunnel) throws
+    /// `ip -6 tunnel change NAME mode …` (`proto`: 0 any, 4 ip4ip6, 41 ip6ip6).
+    func setTunnelMode(name: String, proto: Int) throws
     /// `ip [-6] fou add port N gue` (EEXIST: already there, not an error).
     func addFOUPort(_ port: FOUPort) throws
     /// `ip [-6] fou del port N` (ENOENT: already gone, not an error).

@@ -103,6 +103,16 @@ public final class KernelHost: HostSystem {
         return created
     }
 
+    public func createOwnTunnel(_ t: OwnTunnel) throws {
+        try socket.createGRETunnel(
+            name: t.name, ipv6: t.kind == "ip6gre", link: try index(t.link), linkName: t.link, checksums: t.checksums)
+        indexByName[t.name] = nil
+    }
+
+    public func setTunnelMode(name: String, proto: Int) throws {
+        try RouteSocket.setIP6TunnelMode(name: name, proto: proto)
+    }
+
     /// The FOU socket, opened on first use: resolving the `fou` family loads its module, so a
     /// host that never asks for GUE never gets it.
     private var fou: FOUSocket?

@@ -51,9 +51,14 @@ public struct TunnelSettings: Hashable, Sendable, Codable {
     public var outer: [IPFamily] = [.ipv4]
     /// `mss: auto | N | off`: clamp the MSS of SYN-ACKs from the VIPs (`MSSRuleset`).
     public var mss: MSSClamp = .off
+    /// `csum: true`: the director sends GRE with checksums (`--tun-csum`).
+    public var csum = false
 
-    public init(types: [TunnelType] = [.ipip], port: Int? = nil, outer: [IPFamily] = [.ipv4], mss: MSSClamp = .off) {
-        self.types = types; self.port = port; self.outer = outer; self.mss = mss
+    public init(
+        types: [TunnelType] = [.ipip], port: Int? = nil, outer: [IPFamily] = [.ipv4], mss: MSSClamp = .off,
+        csum: Bool = false
+    ) {
+        self.types = types; self.port = port; self.outer = outer; self.mss = mss; self.csum = csum
     }
 }
 
@@ -193,13 +198,13 @@ public struct Profile: Hashable, Sendable, Codable {
     public var tunnel: TunnelSettings?
 
     /// `mode: tun`: the devices, FOU ports and rp_filter values the tunnel settings need for
-    /// these VIPs; nil for `mode: dr`.
-    public var decapsulation: Decapsulation? {
+    /// these VIPs, with `facing` the interfaces facing the director; nil for `mode: dr`.
+    public func decapsulation(facing: [String]) -> Decapsulation? {
         guard mode == .tun else { return nil }
         let t = tunnel ?? TunnelSettings()
         return Decapsulation(
             types: t.types, outer: t.outer, vipFamilies: Set(vips.map { IPFamily(of: $0.address) }),
-            vipDevice: deviceName, port: t.port)
+            vipDevice: deviceName, port: t.port, csum: t.csum, facing: facing)
     }
 
     public static let defaultStateDir = "/var/lib/rsagent"

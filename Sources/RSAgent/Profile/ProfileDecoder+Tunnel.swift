@@ -4,7 +4,7 @@ import YAML
 // `tunnel:` of `mode: tun`.
 extension ProfileDecoder {
     /// `tunnel: {type, port, outer, csum, mss}`; absent: ipip over IPv4, as before the key existed.
-    mutating func decodeTunnel(_ node: Node?, vips: [VIP]) -> TunnelSettings {
+    mutating func decodeTunnel(_ node: Node?) -> TunnelSettings {
         var t = TunnelSettings()
         guard let node else { return t }
         let f = fields(node, TunnelKey.self, context: "`tunnel:`")
@@ -21,12 +21,16 @@ extension ProfileDecoder {
                 f[.type] ?? node,
                 "tunnel.type gue needs tunnel.port: the UDP port the director sends to (`ipvsadm … --tun-port 6080`)")
         }
-        if let n = f[.csum], let s = string(n, "tunnel.csum"), s != "false" {
-            problem(
-                n,
-                s == "true"
-                    ? "tunnel.csum: true (GRE with checksums, `--tun-csum`) needs a GRE tunnel of rsagent's own, which this version cannot make yet; have the director send `--tun-nocsum`"
-                    : "tunnel.csum must be true or false, not `\(s)`")
+        if let n = f[.csum], let s = string(n, "tunnel.csum") {
+            switch s {
+            case "false": t.csum = false
+            case "true" where t.types.contains(.gre): t.csum = true
+            case "true":
+                problem(
+                    n,
+                    "tunnel.csum is for GRE with checksums (`--tun-csum`); remove it, or add gre to tunnel.type")
+            default: problem(n, "tunnel.csum must be true or false, not `\(s)`")
+            }
         }
         if let n = f[.mss], let s = string(n, "tunnel.mss") {
             switch s {
@@ -42,16 +46,6 @@ extension ProfileDecoder {
                     )
                 }
             }
-        }
-        // IPv4 inside IPv6 arrives on ip6tnl0, which takes only IPv6 inside until it is switched to
-        // mode any; rsagent cannot switch it yet.
-        if t.outer.contains(.ipv6), t.types.contains(where: { $0 != .gre }),
-            let v4 = vips.first(where: { $0.address.isIPv4 })
-        {
-            problem(
-                f[.outer] ?? node,
-                "IPv4 VIP \(v4.address) inside IPv6 tunnel packets (ipip/gue over IPv6) needs ip6tnl0 in mode any, which this version cannot set yet; use tunnel.type gre for it, or an IPv4 outer header"
-            )
         }
         return t
     }

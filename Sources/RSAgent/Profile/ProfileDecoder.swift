@@ -98,7 +98,7 @@ public struct ProfileDecoder {
         let interfaces = top[.interfaces].map { decodeInterfaces($0) }
         var included: [ProfileProblem] = []
         let vips = decodeAllVIPs(top, ipv4Only: mode == .tun && device == .tunl0, root: root, included: &included)
-        let tunnel = mode == .tun ? decodeTunnel(top[.tunnel], vips: vips) : nil
+        let tunnel = mode == .tun ? decodeTunnel(top[.tunnel]) : nil
         if mode == .dr, let n = top[.tunnel] {
             problem(
                 n, "`tunnel:` is for `mode: tun` (what the director's tunnel packets are); remove it for `mode: dr`")
