@@ -31,6 +31,9 @@ host() { # name, IPv4, IPv6
 }
 host cl 10.80.0.10 fd00:80::10
 host dir 10.80.0.2 fd00:80::2
+# Set up for drains, as docs/directors.md asks: a new connection from a reused client port to a
+# realserver at weight 0 is scheduled anew, not sent after the old entry.
+in_ns dir sh -c 'echo 1 > /proc/sys/net/ipv4/vs/expire_nodest_conn'
 host r1 10.80.0.11 fd00:80::11
 host r2 10.80.0.12 fd00:80::12
 host t1 10.80.0.21

@@ -195,6 +195,10 @@ public final class LabRun {
                 }
             }
         }
+        // What a director needs for drains: without it IPVS still sends a new connection to a
+        // realserver at weight 0 when the client reuses the source port of an entry still in the
+        // table (direct routing keeps closed connections there for up to two minutes).
+        try NamedNamespace.writeSysctl(d, "net.ipv4.vs.expire_nodest_conn", 1)
     }
 
     /// arping from the router; each answering MAC named by the host it belongs to.
