@@ -115,11 +115,12 @@ private func inFreshNetworkNamespace<T: Sendable>(_ body: @escaping @Sendable ()
     return try box.result!.get()
 }
 
-/// The client's MSS after connecting to `address`:31999 (a listener bound there for the test).
+/// The client's MSS after connecting to `address` (a listener bound there for the test, on a
+/// port the kernel picks: a fixed one was once still held by the previous call's connection).
 private func clientMSS(to address: String) throws -> Int32 {
     var sa = sockaddr_in()
     sa.sin_family = sa_family_t(AF_INET)
-    sa.sin_port = in_port_t(31999).bigEndian
+    sa.sin_port = 0
     inet_pton(AF_INET, address, &sa.sin_addr)
     let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(server) }
@@ -130,7 +131,13 @@ private func clientMSS(to address: String) throws -> Int32 {
             bind(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
         }
     }
-    guard bound == 0, listen(server, 4) == 0 else { throw SystemError.current("listening on \(address):31999") }
+    var size = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let named = withUnsafeMutablePointer(to: &sa) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(server, $0, &size) }
+    }
+    guard bound == 0, named == 0, listen(server, 4) == 0 else {
+        throw SystemError.current("listening on \(address)")
+    }
     let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     defer { close(client) }
     let connected = withUnsafePointer(to: &sa) {
@@ -138,7 +145,9 @@ private func clientMSS(to address: String) throws -> Int32 {
             connect(client, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
         }
     }
-    guard connected == 0 else { throw SystemError.current("connecting to \(address):31999") }
+    guard connected == 0 else {
+        throw SystemError.current("connecting to \(address):\(UInt16(bigEndian: sa.sin_port))")
+    }
     var mss: Int32 = 0
     var len = socklen_t(MemoryLayout<Int32>.size)
     getsockopt(client, Int32(IPPROTO_TCP), TCP_MAXSEG, &mss, &len)

@@ -66,18 +66,6 @@ public struct DecapDevice: Hashable, Sendable {
         }
     }
 
-    /// Bytes the encapsulation adds to every packet (outer header, GRE header; GUE's UDP and
-    /// GUE headers are counted by `Decapsulation.overhead`).
-    public var headerBytes: Int {
-        switch kind {
-        case "ipip", "sit": 20
-        case "ip6tnl": 40
-        case "gre": own?.checksums == true ? 28 : 24
-        case "ip6gre": own?.checksums == true ? 48 : 44
-        default: 0
-        }
-    }
-
     /// The fallback device each tunnel kind's module creates: the only name rsagent makes
     /// itself for these kinds (where a namespace got none), and so the only one it deletes.
     public static let fallbackNames = [
